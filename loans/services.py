@@ -525,14 +525,16 @@ FROM (
             MIN(i.due_date) FILTER (WHERE i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
                                           < i.principal_due + i.interest_due + i.fee_due + i.penalty_due)
                 AS oldest_unpaid,
-            COALESCE(SUM(i.principal_due - i.principal_paid) FILTER (WHERE i.due_date < %(as_of)s), 0)
+            -- ROUND keeps SQLite's REAL arithmetic on the cent; on PostgreSQL numeric it changes nothing.
+            ROUND(COALESCE(SUM(i.principal_due - i.principal_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
                 AS overdue_principal,
-            COALESCE(SUM(i.interest_due - i.interest_paid) FILTER (WHERE i.due_date < %(as_of)s), 0)
+            ROUND(COALESCE(SUM(i.interest_due - i.interest_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
                 AS overdue_interest,
-            COALESCE(SUM(i.fee_due - i.fee_paid) FILTER (WHERE i.due_date < %(as_of)s), 0) AS overdue_fee,
-            COALESCE(SUM(i.penalty_due - i.penalty_paid) FILTER (WHERE i.due_date < %(as_of)s), 0)
+            ROUND(COALESCE(SUM(i.fee_due - i.fee_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
+                AS overdue_fee,
+            ROUND(COALESCE(SUM(i.penalty_due - i.penalty_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
                 AS overdue_penalty,
-            SUM(i.principal_due - i.principal_paid) AS outstanding_principal
+            ROUND(SUM(i.principal_due - i.principal_paid), 2) AS outstanding_principal
         FROM loans_installment AS i
         JOIN loans_loan AS l2 ON l2.id = i.loan_id
         JOIN loans_loanproduct AS p ON p.id = l2.product_id
