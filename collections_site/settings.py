@@ -29,7 +29,9 @@ if PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DJANGO_ENV=production refuses DEBUG=true")
     if SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("DJANGO_ENV=production needs SECRET_KEY set to a random value of 32+ characters")
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production needs SECRET_KEY set to a random value of 32+ characters"
+        )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DJANGO_ENV=production needs ALLOWED_HOSTS")
 

@@ -50,8 +50,18 @@ class InstallmentInline(ReadOnlyMixin, admin.TabularInline):
     model = Installment
     extra = 0
     fields = [
-        "schedule_version", "number", "due_date", "principal_due", "interest_due", "fee_due", "penalty_due",
-        "principal_paid", "interest_paid", "fee_paid", "penalty_paid", "superseded",
+        "schedule_version",
+        "number",
+        "due_date",
+        "principal_due",
+        "interest_due",
+        "fee_due",
+        "penalty_due",
+        "principal_paid",
+        "interest_paid",
+        "fee_paid",
+        "penalty_paid",
+        "superseded",
     ]
     ordering = ["-superseded", "schedule_version", "number"]
 
@@ -59,8 +69,15 @@ class InstallmentInline(ReadOnlyMixin, admin.TabularInline):
 @admin.register(Loan)
 class LoanAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
     list_display = [
-        "external_ref", "borrower", "product", "principal", "currency", "status", "bucket",
-        "oldest_unpaid_due_date", "outstanding_principal",
+        "external_ref",
+        "borrower",
+        "product",
+        "principal",
+        "currency",
+        "status",
+        "bucket",
+        "oldest_unpaid_due_date",
+        "outstanding_principal",
     ]
     list_filter = ["status", "bucket", "product", "partner"]
     search_fields = ["external_ref", "borrower__full_name"]
@@ -87,7 +104,15 @@ class PaymentAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
 
 @admin.register(Installment)
 class InstallmentAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
-    list_display = ["loan", "schedule_version", "number", "due_date", "principal_due", "principal_paid", "superseded"]
+    list_display = [
+        "loan",
+        "schedule_version",
+        "number",
+        "due_date",
+        "principal_due",
+        "principal_paid",
+        "superseded",
+    ]
     list_filter = ["superseded"]
     raw_id_fields = ["loan"]
     list_select_related = ["loan"]

@@ -43,7 +43,9 @@ def bucket_for(dpd: int, grace_days: int = 0) -> str:
     return name
 
 
-def effective_penalty_rate(*, penalty_rate: Decimal, contract_rate: Decimal, annual_cost_cap: Decimal) -> Decimal:
+def effective_penalty_rate(
+    *, penalty_rate: Decimal, contract_rate: Decimal, annual_cost_cap: Decimal
+) -> Decimal:
     """Penalty rate after the cap: contract rate plus penalty rate never exceeds the annual cost cap."""
     return max(Decimal(0), min(penalty_rate, annual_cost_cap - contract_rate))
 

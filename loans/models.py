@@ -78,7 +78,9 @@ class Borrower(models.Model):
         verbose_name = _("borrower")
         verbose_name_plural = _("borrowers")
         constraints = [
-            models.UniqueConstraint(fields=["partner", "external_ref"], name="borrower_unique_ref_per_partner"),
+            models.UniqueConstraint(
+                fields=["partner", "external_ref"], name="borrower_unique_ref_per_partner"
+            ),
             models.CheckConstraint(condition=~Q(external_ref=""), name="borrower_external_ref_not_empty"),
             models.CheckConstraint(condition=~Q(full_name=""), name="borrower_full_name_not_empty"),
         ]
@@ -154,7 +156,9 @@ class LoanProduct(models.Model):
     repayment_method = models.CharField(
         _("repayment method"), max_length=20, choices=[(m.value, m.value) for m in RepaymentMethod]
     )
-    frequency = models.CharField(_("frequency"), max_length=10, choices=[(f.value, f.value) for f in Frequency])
+    frequency = models.CharField(
+        _("frequency"), max_length=10, choices=[(f.value, f.value) for f in Frequency]
+    )
     min_principal = money_field(_("minimum principal"), default=Decimal("100.00"))
     max_principal = money_field(_("maximum principal"), default=Decimal("1000000.00"))
     min_rate = rate_field(_("minimum yearly rate"), default=Decimal("0"))
@@ -189,10 +193,13 @@ class LoanProduct(models.Model):
             models.CheckConstraint(
                 condition=Q(min_term__gte=1) & Q(max_term__gte=F("min_term")), name="product_term_range"
             ),
-            models.CheckConstraint(condition=Q(penalty_rate__gte=0), name="product_penalty_rate_non_negative"),
+            models.CheckConstraint(
+                condition=Q(penalty_rate__gte=0), name="product_penalty_rate_non_negative"
+            ),
             models.CheckConstraint(condition=Q(installment_fee__gte=0), name="product_fee_non_negative"),
             models.CheckConstraint(
-                condition=Q(allocation_order__in=AllocationOrder.values), name="product_allocation_order_valid"
+                condition=Q(allocation_order__in=AllocationOrder.values),
+                name="product_allocation_order_valid",
             ),
             models.CheckConstraint(
                 condition=Q(repayment_method__in=[m.value for m in RepaymentMethod]),
@@ -278,8 +285,12 @@ class Loan(models.Model):
             models.CheckConstraint(condition=Q(principal__gt=0), name="loan_principal_positive"),
             models.CheckConstraint(condition=Q(annual_rate__gte=0), name="loan_rate_non_negative"),
             models.CheckConstraint(condition=Q(term__gte=1), name="loan_term_positive"),
-            models.CheckConstraint(condition=Q(first_due_date__gt=F("start_date")), name="loan_first_due_after_start"),
-            models.CheckConstraint(condition=Q(schedule_version__gte=1), name="loan_schedule_version_positive"),
+            models.CheckConstraint(
+                condition=Q(first_due_date__gt=F("start_date")), name="loan_first_due_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(schedule_version__gte=1), name="loan_schedule_version_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(overdue_principal__gte=0)
                 & Q(overdue_interest__gte=0)
@@ -290,16 +301,21 @@ class Loan(models.Model):
                 name="loan_delinquency_amounts_valid",
             ),
             models.CheckConstraint(condition=Q(bucket__in=Bucket.values), name="loan_bucket_valid"),
-            models.CheckConstraint(condition=Q(status__in=["active", "paid_off", "written_off"]), name="loan_status_valid"),
             models.CheckConstraint(
-                condition=Q(status="active", closed_on__isnull=True) | (~Q(status="active") & Q(closed_on__isnull=False)),
+                condition=Q(status__in=["active", "paid_off", "written_off"]), name="loan_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", closed_on__isnull=True)
+                | (~Q(status="active") & Q(closed_on__isnull=False)),
                 name="loan_closed_on_iff_closed",
             ),
         ]
         indexes = [
             models.Index(fields=["bucket"], name="loan_bucket_idx", condition=~Q(bucket="current")),
             models.Index(
-                fields=["oldest_unpaid_due_date"], name="loan_active_oldest_due_idx", condition=Q(status="active")
+                fields=["oldest_unpaid_due_date"],
+                name="loan_active_oldest_due_idx",
+                condition=Q(status="active"),
             ),
         ]
 
@@ -345,7 +361,9 @@ class Installment(models.Model):
             # One current row per installment number; on PostgreSQL an exclusion constraint (migration
             # 0002) further forbids current rows from two schedule versions.
             models.UniqueConstraint(
-                fields=["loan", "number"], condition=Q(superseded=False), name="installment_one_current_per_number"
+                fields=["loan", "number"],
+                condition=Q(superseded=False),
+                name="installment_one_current_per_number",
             ),
             models.CheckConstraint(condition=Q(number__gte=1), name="installment_number_positive"),
             *[
@@ -356,12 +374,17 @@ class Installment(models.Model):
                 for c in COMPONENTS
             ],
             models.CheckConstraint(
-                condition=Q(principal_due__gte=0) & Q(interest_due__gte=0) & Q(fee_due__gte=0) & Q(penalty_due__gte=0),
+                condition=Q(principal_due__gte=0)
+                & Q(interest_due__gte=0)
+                & Q(fee_due__gte=0)
+                & Q(penalty_due__gte=0),
                 name="installment_due_non_negative",
             ),
         ]
         indexes = [
-            models.Index(fields=["loan", "due_date"], name="installment_current_due_idx", condition=Q(superseded=False)),
+            models.Index(
+                fields=["loan", "due_date"], name="installment_current_due_idx", condition=Q(superseded=False)
+            ),
             # The penalty step of the refresh reads only late rows with principal still unpaid.
             models.Index(
                 fields=["due_date"],
@@ -406,7 +429,9 @@ class Payment(models.Model):
     # The date the money counts from; a back-dated payment replays the loan's allocation.
     value_date = models.DateField(_("value date"))
     received_at = models.DateTimeField(_("received at"))
-    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, default=Channel.BANK_TRANSFER)
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=Channel.choices, default=Channel.BANK_TRANSFER
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.POSTED)
     reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
     reversal_reason = models.CharField(_("reversal reason"), max_length=300, blank=True)
@@ -421,7 +446,9 @@ class Payment(models.Model):
         verbose_name_plural = _("payments")
         ordering = ["loan_id", "value_date", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["partner", "external_ref"], name="payment_unique_ref_per_partner"),
+            models.UniqueConstraint(
+                fields=["partner", "external_ref"], name="payment_unique_ref_per_partner"
+            ),
             models.CheckConstraint(condition=~Q(external_ref=""), name="payment_external_ref_not_empty"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
@@ -463,7 +490,9 @@ class Allocation(models.Model):
         verbose_name = _("allocation")
         verbose_name_plural = _("allocations")
         constraints = [
-            models.UniqueConstraint(fields=["payment", "installment"], name="allocation_unique_per_installment"),
+            models.UniqueConstraint(
+                fields=["payment", "installment"], name="allocation_unique_per_installment"
+            ),
             models.CheckConstraint(
                 condition=Q(principal__gte=0) & Q(interest__gte=0) & Q(fee__gte=0) & Q(penalty__gte=0),
                 name="allocation_non_negative",
@@ -473,6 +502,9 @@ class Allocation(models.Model):
                 name="allocation_not_empty",
             ),
         ]
+
+    def __str__(self):
+        return f"{self.payment_id} -> {self.installment_id}: {self.total}"
 
     @property
     def total(self) -> Decimal:

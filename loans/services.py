@@ -123,7 +123,9 @@ def borrower_create(
     )
     borrower.full_clean(validate_unique=False, validate_constraints=False)
     if Borrower.objects.filter(partner=partner, external_ref=borrower.external_ref).exists():
-        raise field_error("external_ref", _("This partner already has a borrower with this reference."), "unique")
+        raise field_error(
+            "external_ref", _("This partner already has a borrower with this reference."), "unique"
+        )
     try:
         with transaction.atomic():
             borrower.save()
@@ -155,7 +157,9 @@ def contact_point_add(*, borrower: Borrower, point: ContactPointIn) -> ContactPo
     if ContactPoint.objects.filter(borrower=borrower, kind=contact.kind, value=contact.value).exists():
         raise field_error("value", _("The borrower already has this contact point."), code="unique")
     if contact.is_primary:
-        ContactPoint.objects.filter(borrower=borrower, kind=contact.kind, is_primary=True).update(is_primary=False)
+        ContactPoint.objects.filter(borrower=borrower, kind=contact.kind, is_primary=True).update(
+            is_primary=False
+        )
     contact.save()
     return contact
 
@@ -216,7 +220,7 @@ def _validate_terms(*, product: LoanProduct, currency: str, principal, annual_ra
 
 
 def _schedule_error(exc: schedules.ScheduleError) -> ValidationError:
-    """The schedule module names partner rows ``installments[i]``; the loan's input calls them ``schedule``."""
+    """The schedule module says ``installments[i]``; the loan's input calls them ``schedule[i]``."""
     field = exc.field
     if field.startswith("installments"):
         field = "schedule" + field[len("installments") :]
@@ -272,7 +276,9 @@ def loan_create(
     except schedules.ScheduleError as exc:
         raise _schedule_error(exc) from None
     if schedule is not None and (len(rows) != term or rows[0].due_date != first_due_date):
-        raise field_error("schedule", _("The schedule must have `term` installments starting on `first_due_date`."))
+        raise field_error(
+            "schedule", _("The schedule must have `term` installments starting on `first_due_date`.")
+        )
     if Loan.objects.filter(partner=partner, external_ref=external_ref).exists():
         raise field_error("external_ref", _("This partner already has a loan with this reference."), "unique")
 
@@ -336,11 +342,13 @@ def payment_post(
     external_ref = _require(external_ref, "external_ref", 100)
     if loan.status != Loan.Status.ACTIVE:
         raise field_error(
-            "loan", _("Loan %(ref)s is %(status)s; it takes no payments.") % {"ref": loan, "status": loan.status}
+            "loan",
+            _("Loan %(ref)s is %(status)s; it takes no payments.") % {"ref": loan, "status": loan.status},
         )
     if currency != loan.currency:
         raise field_error(
-            "currency", _("The loan is in %(loan)s, not %(given)s.") % {"loan": loan.currency, "given": currency}
+            "currency",
+            _("The loan is in %(loan)s, not %(given)s.") % {"loan": loan.currency, "given": currency},
         )
     amount = _money(amount, "amount", currency)
     if amount <= 0:
@@ -350,7 +358,9 @@ def payment_post(
     if received_at is None:
         received_at = timezone.now()
     if Payment.objects.filter(partner_id=loan.partner_id, external_ref=external_ref).exists():
-        raise field_error("external_ref", _("This partner already has a payment with this reference."), "unique")
+        raise field_error(
+            "external_ref", _("This partner already has a payment with this reference."), "unique"
+        )
     if channel not in Payment.Channel.values:
         raise field_error("channel", _("Unknown payment channel %(c)r.") % {"c": channel})
     try:
@@ -375,7 +385,9 @@ def payment_post(
 
 
 @transaction.atomic
-def payment_reverse(*, payment: Payment, reason: str, at: datetime | None = None, as_of: date | None = None) -> Payment:
+def payment_reverse(
+    *, payment: Payment, reason: str, at: datetime | None = None, as_of: date | None = None
+) -> Payment:
     """Reverse a posted payment (a bounced transfer, a chargeback) and replay the loan without it."""
     loan = Loan.objects.select_for_update().get(pk=payment.loan_id)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
@@ -401,8 +413,12 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
     replayed from scratch: the answer never depends on the order payments arrived in. Runs inside
     the caller's transaction with the loan row locked.
     """
-    installments = list(Installment.objects.filter(loan=loan, superseded=False).order_by("due_date", "number"))
-    payments = list(Payment.objects.filter(loan=loan, status=Payment.Status.POSTED).order_by("value_date", "id"))
+    installments = list(
+        Installment.objects.filter(loan=loan, superseded=False).order_by("due_date", "number")
+    )
+    payments = list(
+        Payment.objects.filter(loan=loan, status=Payment.Status.POSTED).order_by("value_date", "id")
+    )
     result = allocation.allocate(
         installments=[
             allocation.InstallmentDue(
@@ -417,7 +433,8 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
             for i in installments
         ],
         payments=[
-            allocation.PaymentIn(key=p.pk, value_date=p.value_date, amount=p.amount, sequence=p.pk) for p in payments
+            allocation.PaymentIn(key=p.pk, value_date=p.value_date, amount=p.amount, sequence=p.pk)
+            for p in payments
         ],
         order=loan.product.waterfall,
         currency=loan.currency,
@@ -525,15 +542,11 @@ FROM (
             MIN(i.due_date) FILTER (WHERE i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
                                           < i.principal_due + i.interest_due + i.fee_due + i.penalty_due)
                 AS oldest_unpaid,
-            -- ROUND keeps SQLite's REAL arithmetic on the cent; on PostgreSQL numeric it changes nothing.
-            ROUND(COALESCE(SUM(i.principal_due - i.principal_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
-                AS overdue_principal,
-            ROUND(COALESCE(SUM(i.interest_due - i.interest_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
-                AS overdue_interest,
-            ROUND(COALESCE(SUM(i.fee_due - i.fee_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
-                AS overdue_fee,
-            ROUND(COALESCE(SUM(i.penalty_due - i.penalty_paid) FILTER (WHERE i.due_date < %(as_of)s), 0), 2)
-                AS overdue_penalty,
+            -- ROUND keeps SQLite's REAL arithmetic on the cent; PostgreSQL's numeric is exact anyway.
+            ROUND(COALESCE(SUM(i.principal_due - i.principal_paid) {late}, 0), 2) AS overdue_principal,
+            ROUND(COALESCE(SUM(i.interest_due - i.interest_paid) {late}, 0), 2) AS overdue_interest,
+            ROUND(COALESCE(SUM(i.fee_due - i.fee_paid) {late}, 0), 2) AS overdue_fee,
+            ROUND(COALESCE(SUM(i.penalty_due - i.penalty_paid) {late}, 0), 2) AS overdue_penalty,
             ROUND(SUM(i.principal_due - i.principal_paid), 2) AS outstanding_principal
         FROM loans_installment AS i
         JOIN loans_loan AS l2 ON l2.id = i.loan_id
@@ -563,6 +576,7 @@ def _render(sql: str, vendor: str, *, filtered: bool) -> str:
         days_i=d["days"].format(col="i.due_date"),
         days_s=d["days"].format(col="s.oldest_unpaid"),
         loan_filter_i=f"AND i.loan_id {d['ids']}" if filtered else "",
+        late="FILTER (WHERE i.due_date < %(as_of)s)",
     )
 
 

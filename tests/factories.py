@@ -49,8 +49,18 @@ class LoanProductFactory(factory.django.DjangoModelFactory):
     penalty_rate = Decimal("0")
 
 
-def make_loan(*, borrower=None, product=None, external_ref=None, principal="12000.00", annual_rate="0.12",
-              term=12, start_date=date(2025, 1, 1), first_due_date=date(2025, 2, 1), schedule=None):
+def make_loan(
+    *,
+    borrower=None,
+    product=None,
+    external_ref=None,
+    principal="12000.00",
+    annual_rate="0.12",
+    term=12,
+    start_date=date(2025, 1, 1),
+    first_due_date=date(2025, 2, 1),
+    schedule=None,
+):
     borrower = borrower or BorrowerFactory()
     product = product or LoanProductFactory()
     make_loan.counter += 1

@@ -17,8 +17,20 @@ FEB, MAR, APR = date(2025, 2, 1), date(2025, 3, 1), date(2025, 4, 1)
 
 @pytest.mark.parametrize(
     ("dpd", "grace", "bucket"),
-    [(0, 0, "current"), (1, 0, "1-30"), (30, 0, "1-30"), (31, 0, "31-60"), (60, 0, "31-60"), (61, 0, "61-90"),
-     (90, 0, "61-90"), (91, 0, "91-180"), (180, 0, "91-180"), (181, 0, "180+"), (3, 3, "current"), (4, 3, "1-30")],
+    [
+        (0, 0, "current"),
+        (1, 0, "1-30"),
+        (30, 0, "1-30"),
+        (31, 0, "31-60"),
+        (60, 0, "31-60"),
+        (61, 0, "61-90"),
+        (90, 0, "61-90"),
+        (91, 0, "91-180"),
+        (180, 0, "91-180"),
+        (181, 0, "180+"),
+        (3, 3, "current"),
+        (4, 3, "1-30"),
+    ],
 )
 def test_buckets_follow_the_industry_ladder_and_grace_delays_them(dpd, grace, bucket):
     assert delinquency.bucket_for(dpd, grace) == bucket
@@ -39,7 +51,9 @@ def test_penalty_rate_is_capped_by_the_annual_cost_cap():
 
 def _loan(*, grace=0, penalty="0.0365", rate="0.12"):
     product = LoanProductFactory(grace_days=grace, penalty_rate=D(penalty))
-    schedule = [ExplicitInstallment(due_date=d, principal=D("300.00"), interest=D("30.00")) for d in (FEB, MAR, APR)]
+    schedule = [
+        ExplicitInstallment(due_date=d, principal=D("300.00"), interest=D("30.00")) for d in (FEB, MAR, APR)
+    ]
     return make_loan(product=product, principal="900.00", annual_rate=rate, term=3, schedule=schedule)
 
 
@@ -55,7 +69,9 @@ class TestRefresh:
         assert result.installments_repriced == 1 and result.loans_changed == 1
         assert loan.oldest_unpaid_due_date == FEB
         assert (loan.overdue_principal, loan.overdue_interest, loan.overdue_penalty) == (
-            D("600.00"), D("60.00"), D("0.90"),
+            D("600.00"),
+            D("60.00"),
+            D("0.90"),
         )
         assert loan.outstanding_principal == D("900.00")
         assert loan.bucket == "1-30"
@@ -115,9 +131,11 @@ class TestRefresh:
     def test_refresh_agrees_with_the_pure_python_rules(self):
         """Random loans and payments; the SQL refresh must match loans.delinquency row by row."""
         rng = random.Random(7)
-        products = [LoanProductFactory(grace_days=g, penalty_rate=D(p)) for g, p in [(0, "0.0365"), (3, "0.18")]]
+        products = [
+            LoanProductFactory(grace_days=g, penalty_rate=D(p)) for g, p in [(0, "0.0365"), (3, "0.18")]
+        ]
         loans = []
-        for n in range(25):
+        for _ in range(25):
             loan = make_loan(
                 product=rng.choice(products),
                 principal=f"{rng.randrange(1000, 20000)}.{rng.randrange(100):02d}",
@@ -125,8 +143,12 @@ class TestRefresh:
                 term=rng.choice([3, 6, 12]),
             )
             for k in range(rng.randrange(0, 5)):
-                pay(loan, f"{rng.randrange(50, 1500)}.00", FEB + timedelta(days=30 * k + rng.randrange(0, 20)),
-                    as_of=date(2025, 1, 15))
+                pay(
+                    loan,
+                    f"{rng.randrange(50, 1500)}.00",
+                    FEB + timedelta(days=30 * k + rng.randrange(0, 20)),
+                    as_of=date(2025, 1, 15),
+                )
             loans.append(loan)
         as_of = date(2025, 9, 17)
         services.delinquency_refresh(as_of=as_of)
@@ -141,7 +163,9 @@ class TestRefresh:
                     as_of=as_of,
                     grace_days=loan.product.grace_days,
                     annual_rate=delinquency.effective_penalty_rate(
-                        penalty_rate=loan.product.penalty_rate, contract_rate=loan.annual_rate, annual_cost_cap=cap
+                        penalty_rate=loan.product.penalty_rate,
+                        contract_rate=loan.annual_rate,
+                        annual_cost_cap=cap,
                     ),
                 )
                 assert r.penalty_due == max(expected, r.penalty_paid), (loan, r.number)

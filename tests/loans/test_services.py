@@ -18,7 +18,9 @@ FEB, MAR, APR = date(2025, 2, 1), date(2025, 3, 1), date(2025, 4, 1)
 
 def three_installments(**kwargs):
     """900.00 in three installments of 300 principal + 30 interest, due Feb, Mar and Apr 1."""
-    schedule = [ExplicitInstallment(due_date=d, principal=D("300.00"), interest=D("30.00")) for d in (FEB, MAR, APR)]
+    schedule = [
+        ExplicitInstallment(due_date=d, principal=D("300.00"), interest=D("30.00")) for d in (FEB, MAR, APR)
+    ]
     return make_loan(principal="900.00", term=3, first_due_date=FEB, schedule=schedule, **kwargs)
 
 
@@ -78,8 +80,14 @@ class TestLoanCreate:
     def test_bad_terms_name_the_field_and_write_nothing(self, changes, field):
         borrower, product = BorrowerFactory(), LoanProductFactory()
         args = dict(
-            partner=borrower.partner, borrower=borrower, product=product, external_ref="L-BAD",
-            principal="1000.00", annual_rate="0.12", term=12, start_date=date(2025, 1, 1),
+            partner=borrower.partner,
+            borrower=borrower,
+            product=product,
+            external_ref="L-BAD",
+            principal="1000.00",
+            annual_rate="0.12",
+            term=12,
+            start_date=date(2025, 1, 1),
             first_due_date=date(2025, 2, 1),
         )
         args.update(changes)
@@ -89,7 +97,10 @@ class TestLoanCreate:
         assert Loan.objects.count() == 0 and Installment.objects.count() == 0
 
     def test_a_partner_schedule_that_does_not_sum_is_refused(self):
-        schedule = [ExplicitInstallment(due_date=d, principal=D("300.00"), interest=D("30.00")) for d in (FEB, MAR, APR)]
+        schedule = [
+            ExplicitInstallment(due_date=d, principal=D("300.00"), interest=D("30.00"))
+            for d in (FEB, MAR, APR)
+        ]
         with pytest.raises(ValidationError) as excinfo:
             make_loan(principal="1000.00", term=3, schedule=schedule)
         assert_field_error(excinfo, "schedule")
@@ -117,7 +128,9 @@ class TestLoanCreate:
     def test_duplicate_borrower_ref_is_refused(self):
         borrower = BorrowerFactory()
         with pytest.raises(ValidationError) as excinfo:
-            services.borrower_create(partner=borrower.partner, external_ref=borrower.external_ref, full_name="张三")
+            services.borrower_create(
+                partner=borrower.partner, external_ref=borrower.external_ref, full_name="张三"
+            )
         assert_field_error(excinfo, "external_ref")
         assert Borrower.objects.count() == 1
 
@@ -149,7 +162,11 @@ class TestPayments:
             ("B", 2, D("70.00"), D("30.00"), D("0.00"), D("0.00")),
             ("C", 2, D("200.00"), D("0.00"), D("0.00"), D("0.00")),
         ]
-        assert paid(loan) == [(1, D("300.00"), D("30.00")), (2, D("270.00"), D("30.00")), (3, D("0.00"), D("0.00"))]
+        assert paid(loan) == [
+            (1, D("300.00"), D("30.00")),
+            (2, D("270.00"), D("30.00")),
+            (3, D("0.00"), D("0.00")),
+        ]
 
     def test_reversal_replays_the_loan_without_the_payment(self):
         loan = three_installments()

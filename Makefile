@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make run   - virtualenv, install, migrate, demo data, development server on http://127.0.0.1:8000
+#   make test  - virtualenv, install, the test suite (SQLite, or PostgreSQL when DATABASE_URL is set)
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_LOANS ?= 2000
+PORT ?= 8000
+
+.PHONY: run test install lint migrate demo bench-delinquency clean
+
+$(BIN)/python:
+	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	@if $(BIN)/python manage.py shell -c "from loans.models import Loan; import sys; sys.exit(0 if Loan.objects.exists() else 1)"; then \
+		echo "demo data already loaded (make demo-reset to rebuild it)"; \
+	else \
+		$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42; \
+	fi
+
+demo-reset: migrate
+	$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42 --reset
+
+run: demo
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench-delinquency: install
+	$(BIN)/python bench/delinquency.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis .ruff_cache
