@@ -16,8 +16,10 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.utils import bulk_create_with_history
 
 from loans import allocation, schedules
+from loans.delinquency import BUCKET_FLOORS
 from loans.exceptions import ValidationError, field_error
 from loans.models import (
     Allocation,
@@ -449,16 +451,21 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
     Installment.objects.bulk_update(
         installments, ["principal_paid", "interest_paid", "fee_paid", "penalty_paid"], batch_size=500
     )
-    Allocation.objects.bulk_create(
-        Allocation(
-            payment_id=line.payment_key,
-            installment_id=line.installment_key,
-            principal=line.principal,
-            interest=line.interest,
-            fee=line.fee,
-            penalty=line.penalty,
-        )
-        for line in result.lines
+    # Allocation rows are the record of where each payment went: their history shows every replay
+    # (the deletions above are historised by simple-history's delete signal, the new rows here).
+    bulk_create_with_history(
+        [
+            Allocation(
+                payment_id=line.payment_key,
+                installment_id=line.installment_key,
+                principal=line.principal,
+                interest=line.interest,
+                fee=line.fee,
+                penalty=line.penalty,
+            )
+            for line in result.lines
+        ],
+        Allocation,
     )
     for payment in payments:
         payment.unapplied_amount = result.excess.get(payment.pk, ZERO)
@@ -507,6 +514,7 @@ FROM loans_loan AS l, loans_loanproduct AS p
 WHERE i.loan_id = l.id AND p.id = l.product_id
   AND NOT i.superseded
   AND i.principal_paid < i.principal_due
+  AND i.due_date < %(as_of)s  -- lets the partial index on unpaid rows range-scan
   AND i.due_date < {as_of_minus_grace}
   AND p.penalty_rate > 0
   AND l.status = 'active'
@@ -525,45 +533,42 @@ SET oldest_unpaid_due_date = a.oldest_unpaid,
     overdue_fee = a.overdue_fee,
     overdue_penalty = a.overdue_penalty,
     outstanding_principal = a.outstanding_principal,
-    bucket = a.bucket
+    bucket = {bucket}
 FROM (
-    SELECT s.*,
-        CASE
-            WHEN s.oldest_unpaid IS NULL OR {days_s} <= s.grace_days THEN 'current'
-            WHEN {days_s} <= 30 THEN '1-30'
-            WHEN {days_s} <= 60 THEN '31-60'
-            WHEN {days_s} <= 90 THEN '61-90'
-            WHEN {days_s} <= 180 THEN '91-180'
-            ELSE '180+'
-        END AS bucket
-    FROM (
-        SELECT i.loan_id,
-            MAX(p.grace_days) AS grace_days,
-            MIN(i.due_date) FILTER (WHERE i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
-                                          < i.principal_due + i.interest_due + i.fee_due + i.penalty_due)
-                AS oldest_unpaid,
-            -- ROUND keeps SQLite's REAL arithmetic on the cent; PostgreSQL's numeric is exact anyway.
-            ROUND(COALESCE(SUM(i.principal_due - i.principal_paid) {late}, 0), 2) AS overdue_principal,
-            ROUND(COALESCE(SUM(i.interest_due - i.interest_paid) {late}, 0), 2) AS overdue_interest,
-            ROUND(COALESCE(SUM(i.fee_due - i.fee_paid) {late}, 0), 2) AS overdue_fee,
-            ROUND(COALESCE(SUM(i.penalty_due - i.penalty_paid) {late}, 0), 2) AS overdue_penalty,
-            ROUND(SUM(i.principal_due - i.principal_paid), 2) AS outstanding_principal
-        FROM loans_installment AS i
-        JOIN loans_loan AS l2 ON l2.id = i.loan_id
-        JOIN loans_loanproduct AS p ON p.id = l2.product_id
-        WHERE NOT i.superseded {loan_filter_i}
-        GROUP BY i.loan_id
-    ) AS s
-) AS a
-WHERE l.id = a.loan_id
+    SELECT i.loan_id,
+        MIN(i.due_date) FILTER (WHERE i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
+                                      < i.principal_due + i.interest_due + i.fee_due + i.penalty_due)
+            AS oldest_unpaid,
+        -- ROUND keeps SQLite's REAL arithmetic on the cent; PostgreSQL's numeric is exact anyway.
+        ROUND(COALESCE(SUM(i.principal_due - i.principal_paid) {late}, 0), 2) AS overdue_principal,
+        ROUND(COALESCE(SUM(i.interest_due - i.interest_paid) {late}, 0), 2) AS overdue_interest,
+        ROUND(COALESCE(SUM(i.fee_due - i.fee_paid) {late}, 0), 2) AS overdue_fee,
+        ROUND(COALESCE(SUM(i.penalty_due - i.penalty_paid) {late}, 0), 2) AS overdue_penalty,
+        ROUND(SUM(i.principal_due - i.principal_paid), 2) AS outstanding_principal
+    FROM loans_installment AS i
+    WHERE NOT i.superseded {loan_filter_i}
+    GROUP BY i.loan_id
+) AS a, loans_loanproduct AS p
+WHERE l.id = a.loan_id AND p.id = l.product_id
   AND (l.oldest_unpaid_due_date {distinct} a.oldest_unpaid
        OR l.overdue_principal {distinct} a.overdue_principal
        OR l.overdue_interest {distinct} a.overdue_interest
        OR l.overdue_fee {distinct} a.overdue_fee
        OR l.overdue_penalty {distinct} a.overdue_penalty
        OR l.outstanding_principal {distinct} a.outstanding_principal
-       OR l.bucket {distinct} a.bucket)
+       OR l.bucket {distinct} {bucket})
 """
+
+def _bucket_sql(dpd: str) -> str:
+    """The bucket as a SQL CASE over days past due, built from the one ladder in loans.delinquency.
+
+    Grace days delay the bucket, not the count.
+    """
+    (_, current), *ladder = BUCKET_FLOORS
+    whens = [f"WHEN a.oldest_unpaid IS NULL OR {dpd} <= p.grace_days THEN '{current}'"]
+    for (_, name), (next_floor, _) in zip(ladder, ladder[1:], strict=False):
+        whens.append(f"WHEN {dpd} < {next_floor} THEN '{name}'")
+    return "(CASE " + " ".join(whens) + f" ELSE '{ladder[-1][1]}' END)"
 
 
 def _render(sql: str, vendor: str, *, filtered: bool) -> str:
@@ -574,7 +579,7 @@ def _render(sql: str, vendor: str, *, filtered: bool) -> str:
         distinct=d["distinct"],
         as_of_minus_grace=d["as_of_minus_grace"],
         days_i=d["days"].format(col="i.due_date"),
-        days_s=d["days"].format(col="s.oldest_unpaid"),
+        bucket=_bucket_sql(d["days"].format(col="a.oldest_unpaid")),
         loan_filter_i=f"AND i.loan_id {d['ids']}" if filtered else "",
         late="FILTER (WHERE i.due_date < %(as_of)s)",
     )

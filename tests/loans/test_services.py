@@ -250,3 +250,28 @@ class TestPayments:
         assert_field_error(excinfo, "external_ref")
         assert list(Payment.objects.values_list("amount", flat=True)) == [D("10.00")]
         assert paid(loan)[0] == (1, D("0.00"), D("10.00"))
+
+
+class TestHistory:
+    def test_allocation_history_shows_each_replay(self):
+        loan = three_installments()
+        pay(loan, "330.00", FEB, ref="A")
+        pay(loan, "100.00", date(2025, 1, 20), ref="EARLY")  # back-dated: the loan is replayed
+        history = Allocation.history.all()
+        kinds = sorted(history.values_list("history_type", flat=True))
+        # A's first line created (+) and deleted on replay (-); the replay writes EARLY -> I1 and,
+        # I1 now part-paid, A -> I1 and A -> I2 (+ + +).
+        assert kinds == ["+", "+", "+", "+", "-"]
+        assert lines(loan) == [
+            ("A", 1, D("230.00"), D("0.00"), D("0.00"), D("0.00")),
+            ("A", 2, D("70.00"), D("30.00"), D("0.00"), D("0.00")),
+            ("EARLY", 1, D("70.00"), D("30.00"), D("0.00"), D("0.00")),
+        ]
+
+    def test_people_and_partner_edits_are_historised_but_derived_figures_are_not(self):
+        loan = three_installments()
+        pay(loan, "100.00", FEB)
+        services.delinquency_refresh(as_of=date(2025, 6, 1))
+        assert loan.history.count() == 1  # created; payments and the refresh changed only derived figures
+        assert Loan.history.model._meta.get_field("product")
+        assert "bucket" not in {f.name for f in Loan.history.model._meta.get_fields()}
