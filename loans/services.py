@@ -7,19 +7,17 @@ passed in; nothing here reads the clock except to stamp ``received_at`` when non
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
 from loans import allocation, schedules
-from loans.delinquency import BUCKET_FLOORS
 from loans.exceptions import ValidationError, field_error
 from loans.models import (
     Allocation,
@@ -485,140 +483,19 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
 
 # --- delinquency -----------------------------------------------------------------------------------
 
-_DIALECT = {
-    "postgresql": {
-        "days": "(%(as_of)s::date - {col})",
-        "greatest": "GREATEST",
-        "least": "LEAST",
-        "distinct": "IS DISTINCT FROM",
-        "as_of_minus_grace": "(%(as_of)s::date - p.grace_days)",
-        "ids": "= ANY(%(ids)s)",
-    },
-    "sqlite": {
-        "days": "CAST(julianday(%(as_of)s) - julianday({col}) AS INTEGER)",
-        "greatest": "MAX",
-        "least": "MIN",
-        "distinct": "IS NOT",
-        "as_of_minus_grace": "date(%(as_of)s, '-' || p.grace_days || ' days')",
-        "ids": "IN (SELECT value FROM json_each(%(ids)s))",
-    },
-}
+# The refresh's SQL lives in loans.refresh (PostgreSQL and SQLite dialects of one computation).
+from loans.refresh import RefreshResult, delinquency_refresh  # noqa: E402
 
-_PENALTY_SQL = """
-UPDATE loans_installment AS i
-SET penalty_due = {greatest}(i.penalty_paid, ROUND(
-        (i.principal_due - i.principal_paid)
-        * {least}(p.penalty_rate, {greatest}(0, %(cap)s - l.annual_rate))
-        * {days_i} / 365.0, 2))
-FROM loans_loan AS l, loans_loanproduct AS p
-WHERE i.loan_id = l.id AND p.id = l.product_id
-  AND NOT i.superseded
-  AND i.principal_paid < i.principal_due
-  AND i.due_date < %(as_of)s  -- lets the partial index on unpaid rows range-scan
-  AND i.due_date < {as_of_minus_grace}
-  AND p.penalty_rate > 0
-  AND l.status = 'active'
-  {loan_filter_i}
-  AND i.penalty_due {distinct} {greatest}(i.penalty_paid, ROUND(
-        (i.principal_due - i.principal_paid)
-        * {least}(p.penalty_rate, {greatest}(0, %(cap)s - l.annual_rate))
-        * {days_i} / 365.0, 2))
-"""
-
-_LOAN_SQL = """
-UPDATE loans_loan AS l
-SET oldest_unpaid_due_date = a.oldest_unpaid,
-    overdue_principal = a.overdue_principal,
-    overdue_interest = a.overdue_interest,
-    overdue_fee = a.overdue_fee,
-    overdue_penalty = a.overdue_penalty,
-    outstanding_principal = a.outstanding_principal,
-    bucket = {bucket}
-FROM (
-    SELECT i.loan_id,
-        MIN(i.due_date) FILTER (WHERE i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
-                                      < i.principal_due + i.interest_due + i.fee_due + i.penalty_due)
-            AS oldest_unpaid,
-        -- ROUND keeps SQLite's REAL arithmetic on the cent; PostgreSQL's numeric is exact anyway.
-        ROUND(COALESCE(SUM(i.principal_due - i.principal_paid) {late}, 0), 2) AS overdue_principal,
-        ROUND(COALESCE(SUM(i.interest_due - i.interest_paid) {late}, 0), 2) AS overdue_interest,
-        ROUND(COALESCE(SUM(i.fee_due - i.fee_paid) {late}, 0), 2) AS overdue_fee,
-        ROUND(COALESCE(SUM(i.penalty_due - i.penalty_paid) {late}, 0), 2) AS overdue_penalty,
-        ROUND(SUM(i.principal_due - i.principal_paid), 2) AS outstanding_principal
-    FROM loans_installment AS i
-    WHERE NOT i.superseded {loan_filter_i}
-    GROUP BY i.loan_id
-) AS a, loans_loanproduct AS p
-WHERE l.id = a.loan_id AND p.id = l.product_id
-  AND (l.oldest_unpaid_due_date {distinct} a.oldest_unpaid
-       OR l.overdue_principal {distinct} a.overdue_principal
-       OR l.overdue_interest {distinct} a.overdue_interest
-       OR l.overdue_fee {distinct} a.overdue_fee
-       OR l.overdue_penalty {distinct} a.overdue_penalty
-       OR l.outstanding_principal {distinct} a.outstanding_principal
-       OR l.bucket {distinct} {bucket})
-"""
-
-def _bucket_sql(dpd: str) -> str:
-    """The bucket as a SQL CASE over days past due, built from the one ladder in loans.delinquency.
-
-    Grace days delay the bucket, not the count.
-    """
-    (_, current), *ladder = BUCKET_FLOORS
-    whens = [f"WHEN a.oldest_unpaid IS NULL OR {dpd} <= p.grace_days THEN '{current}'"]
-    for (_, name), (next_floor, _) in zip(ladder, ladder[1:], strict=False):
-        whens.append(f"WHEN {dpd} < {next_floor} THEN '{name}'")
-    return "(CASE " + " ".join(whens) + f" ELSE '{ladder[-1][1]}' END)"
-
-
-def _render(sql: str, vendor: str, *, filtered: bool) -> str:
-    d = _DIALECT[vendor]
-    return sql.format(
-        greatest=d["greatest"],
-        least=d["least"],
-        distinct=d["distinct"],
-        as_of_minus_grace=d["as_of_minus_grace"],
-        days_i=d["days"].format(col="i.due_date"),
-        bucket=_bucket_sql(d["days"].format(col="a.oldest_unpaid")),
-        loan_filter_i=f"AND i.loan_id {d['ids']}" if filtered else "",
-        late="FILTER (WHERE i.due_date < %(as_of)s)",
-    )
-
-
-@dataclass(frozen=True)
-class RefreshResult:
-    installments_repriced: int
-    loans_changed: int
-
-
-def delinquency_refresh(*, as_of: date, loan_ids: Iterable[int] | None = None) -> RefreshResult:
-    """Recompute penalty interest and the delinquency state of some loans (or all) as of a date.
-
-    Two set-based statements, no loop over loans: penalties on late installments are recomputed
-    from the days overdue (never incremented, so a rerun is a no-op), then each loan's oldest unpaid
-    due date, overdue amounts per component, outstanding principal and bucket come from one
-    ``UPDATE ... FROM (SELECT ... GROUP BY loan_id)``. Only rows whose figures change are written.
-    """
-    vendor = connection.vendor
-    if vendor not in _DIALECT:
-        raise NotImplementedError(f"delinquency_refresh has no SQL for {vendor}")
-    params: dict = {"as_of": as_of.isoformat(), "cap": settings.PENALTY_ANNUAL_COST_CAP}
-    filtered = loan_ids is not None
-    if filtered:
-        ids = sorted({int(i) for i in loan_ids})
-        if not ids:
-            return RefreshResult(0, 0)
-        if vendor == "postgresql":
-            params["ids"] = ids
-        else:
-            import json
-
-            params["ids"] = json.dumps(ids)
-    if vendor == "sqlite":
-        params["cap"] = float(params["cap"])  # SQLite has no decimal type; its figures are REAL anyway
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_render(_PENALTY_SQL, vendor, filtered=filtered), params)
-        repriced = cursor.rowcount
-        cursor.execute(_render(_LOAN_SQL, vendor, filtered=filtered), params)
-        changed = cursor.rowcount
-    return RefreshResult(installments_repriced=repriced, loans_changed=changed)
+__all__ = [
+    "ContactPointIn",
+    "RefreshResult",
+    "borrower_create",
+    "contact_point_add",
+    "contact_point_opt_out",
+    "delinquency_refresh",
+    "loan_create",
+    "loan_replay",
+    "partner_create",
+    "payment_post",
+    "payment_reverse",
+]
