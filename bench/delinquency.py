@@ -173,6 +173,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    from loans.refresh import POSTGRES_SETTINGS
     from loans.services import delinquency_refresh
 
     if connection.vendor != "postgresql":
@@ -202,6 +203,8 @@ def main() -> None:
 
         def reference():
             with transaction.atomic():
+                for statement in POSTGRES_SETTINGS:  # the same session settings as the refresh
+                    cur.execute(statement)
                 cur.execute(REFERENCE_SQL, {"as_of": AS_OF.isoformat()})
 
         refresh_times, reference_times = [], []

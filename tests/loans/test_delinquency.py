@@ -179,3 +179,19 @@ class TestRefresh:
             assert loan.bucket == delinquency.bucket_for(
                 delinquency.days_past_due(oldest, as_of), loan.product.grace_days
             )
+
+    def test_whole_book_and_listed_loans_give_the_same_figures(self):
+        """The whole-book refresh reads a precomputed aggregate on PostgreSQL; a listed one a CTE."""
+        loans = [_loan(grace=g) for g in (0, 3, 0)]
+        pay(loans[0], "200.00", date(2025, 3, 10), as_of=date(2025, 3, 10))
+        fields = ["pk", "oldest_unpaid_due_date", "overdue_principal", "overdue_penalty", "bucket"]
+        as_of = date(2025, 4, 20)
+        services.delinquency_refresh(as_of=as_of, loan_ids=[x.pk for x in loans])
+        listed = list(Loan.objects.order_by("pk").values_list(*fields))
+        penalties = list(Installment.objects.order_by("pk").values_list("penalty_due", flat=True))
+        Installment.objects.update(penalty_due=0)
+        Loan.objects.update(bucket="current", overdue_principal=0, overdue_penalty=0)
+        services.delinquency_refresh(as_of=as_of)
+        assert list(Loan.objects.order_by("pk").values_list(*fields)) == listed
+        assert list(Installment.objects.order_by("pk").values_list("penalty_due", flat=True)) == penalties
+        assert any(p > 0 for p in penalties)
