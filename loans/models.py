@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from loans.delinquency import BUCKET_FLOORS
@@ -232,7 +233,7 @@ assert [b for _floor, b in BUCKET_FLOORS] == Bucket.values  # noqa: S101 - the p
 
 class Loan(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("loan status", "active")
         PAID_OFF = "paid_off", _("paid off")
         WRITTEN_OFF = "written_off", _("written off")
 
