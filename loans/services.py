@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from simple_history.utils import bulk_create_with_history
 
 from loans import allocation, schedules
@@ -61,6 +62,31 @@ def _require(value: str, field: str, max_length: int) -> str:
     if len(value) > max_length:
         raise field_error(field, _("At most %(n)d characters.") % {"n": max_length}, code="max_length")
     return value
+
+
+_DUPLICATE_REF = {  # lazy: translated when raised, in the request's language
+    "Borrower": gettext_lazy("This partner already has a borrower with this reference."),
+    "Loan": gettext_lazy("This partner already has a loan with this reference."),
+    "Payment": gettext_lazy("This partner already has a payment with this reference."),
+}
+
+
+def _insert_with_external_ref(instance):
+    """Insert a row whose ``external_ref`` is unique per partner; a duplicate is a field error.
+
+    The unique constraint decides (no check-then-insert race): a concurrent insert of the same
+    reference fails here too, inside a savepoint, so the caller's transaction goes on cleanly.
+    """
+    model = type(instance)
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+    except IntegrityError:
+        duplicate = model.objects.filter(partner_id=instance.partner_id, external_ref=instance.external_ref)
+        if duplicate.exists():
+            raise field_error("external_ref", _DUPLICATE_REF[model.__name__], "unique") from None
+        raise
+    return instance
 
 
 # --- partners and borrowers ------------------------------------------------------------------------
@@ -122,17 +148,7 @@ def borrower_create(
         region=(region or "").strip().upper(),
     )
     borrower.full_clean(validate_unique=False, validate_constraints=False)
-    if Borrower.objects.filter(partner=partner, external_ref=borrower.external_ref).exists():
-        raise field_error(
-            "external_ref", _("This partner already has a borrower with this reference."), "unique"
-        )
-    try:
-        with transaction.atomic():
-            borrower.save()
-    except IntegrityError:  # a concurrent insert of the same reference won the race
-        raise field_error(
-            "external_ref", _("This partner already has a borrower with this reference."), "unique"
-        ) from None
+    _insert_with_external_ref(borrower)
     for point in contact_points:
         contact_point_add(borrower=borrower, point=point)
     return borrower
@@ -279,9 +295,6 @@ def loan_create(
         raise field_error(
             "schedule", _("The schedule must have `term` installments starting on `first_due_date`.")
         )
-    if Loan.objects.filter(partner=partner, external_ref=external_ref).exists():
-        raise field_error("external_ref", _("This partner already has a loan with this reference."), "unique")
-
     loan = Loan(
         partner=partner,
         borrower=borrower,
@@ -296,13 +309,7 @@ def loan_create(
         oldest_unpaid_due_date=rows[0].due_date,
         outstanding_principal=principal,
     )
-    try:
-        with transaction.atomic():
-            loan.save()
-    except IntegrityError:
-        raise field_error(
-            "external_ref", _("This partner already has a loan with this reference."), "unique"
-        ) from None
+    _insert_with_external_ref(loan)
     Installment.objects.bulk_create(
         Installment(
             loan=loan,
@@ -357,28 +364,20 @@ def payment_post(
         raise field_error("value_date", _("The value date is before the loan was disbursed."))
     if received_at is None:
         received_at = timezone.now()
-    if Payment.objects.filter(partner_id=loan.partner_id, external_ref=external_ref).exists():
-        raise field_error(
-            "external_ref", _("This partner already has a payment with this reference."), "unique"
-        )
     if channel not in Payment.Channel.values:
         raise field_error("channel", _("Unknown payment channel %(c)r.") % {"c": channel})
-    try:
-        with transaction.atomic():
-            payment = Payment.objects.create(
-                partner_id=loan.partner_id,
-                loan=loan,
-                external_ref=external_ref,
-                amount=amount,
-                currency=currency,
-                value_date=value_date,
-                received_at=received_at,
-                channel=channel,
-            )
-    except IntegrityError:
-        raise field_error(
-            "external_ref", _("This partner already has a payment with this reference."), "unique"
-        ) from None
+    payment = _insert_with_external_ref(
+        Payment(
+            partner_id=loan.partner_id,
+            loan=loan,
+            external_ref=external_ref,
+            amount=amount,
+            currency=currency,
+            value_date=value_date,
+            received_at=received_at,
+            channel=channel,
+        )
+    )
     loan_replay(loan=loan, as_of=as_of or timezone.localdate())
     payment.refresh_from_db()
     return payment
