@@ -82,6 +82,8 @@ class Borrower(models.Model):
             models.UniqueConstraint(
                 fields=["partner", "external_ref"], name="borrower_unique_ref_per_partner"
             ),
+            # Target of the composite foreign key that keeps a loan with its borrower's partner (0004).
+            models.UniqueConstraint(fields=["id", "partner"], name="borrower_unique_id_partner"),
             models.CheckConstraint(condition=~Q(external_ref=""), name="borrower_external_ref_not_empty"),
             models.CheckConstraint(condition=~Q(full_name=""), name="borrower_full_name_not_empty"),
         ]
@@ -282,6 +284,8 @@ class Loan(models.Model):
         verbose_name_plural = _("loans")
         constraints = [
             models.UniqueConstraint(fields=["partner", "external_ref"], name="loan_unique_ref_per_partner"),
+            # Target of the composite foreign key that keeps a payment with its loan's partner (0004).
+            models.UniqueConstraint(fields=["id", "partner"], name="loan_unique_id_partner"),
             models.CheckConstraint(condition=~Q(external_ref=""), name="loan_external_ref_not_empty"),
             models.CheckConstraint(condition=Q(principal__gt=0), name="loan_principal_positive"),
             models.CheckConstraint(condition=Q(annual_rate__gte=0), name="loan_rate_non_negative"),

@@ -131,3 +131,12 @@ def test_concurrent_payments_with_one_reference_post_once(on_postgres):
     assert sorted(outcomes) == ["external_ref", "posted"]
     assert Payment.objects.filter(external_ref="SAME").count() == 1
     assert sum(i.total_paid for i in Installment.objects.filter(loan=loan)) == D("50.00")
+
+
+def test_records_stay_with_one_partner(on_postgres):
+    """A loan cannot point at another partner's borrower, nor a payment at another partner's loan."""
+    loan = make_loan()
+    payment = pay(loan, "10.00", date(2025, 2, 1))
+    other = BorrowerFactory()
+    violates(lambda: Loan.objects.filter(pk=loan.pk).update(borrower=other))
+    violates(lambda: Payment.objects.filter(pk=payment.pk).update(partner=other.partner))
