@@ -236,7 +236,6 @@ def delinquency_refresh(*, as_of: date, loan_ids: Iterable[int] | None = None) -
             if table:
                 cursor.execute(f"DROP TABLE {table}")
         else:
-            params["cap"] = float(params["cap"])  # SQLite has no decimal type; its figures are REAL anyway
             cursor.execute(render(SQLITE_PENALTY_SQL, vendor, filtered=filtered), params)
             repriced = cursor.rowcount
             cursor.execute(render(SQLITE_LOAN_SQL, vendor, filtered=filtered), params)

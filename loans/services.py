@@ -221,7 +221,7 @@ def _validate_terms(*, product: LoanProduct, currency: str, principal, annual_ra
             % {"low": product.min_rate, "high": product.max_rate},
             code="out_of_range",
         )
-    if annual_rate.as_tuple().exponent < -6:
+    if annual_rate % Decimal("0.000001"):
         raise field_error("annual_rate", _("The yearly rate has at most 6 decimal places."))
     if not isinstance(term, int) or isinstance(term, bool):
         raise field_error("term", _("Enter a whole number of installments."))

@@ -54,6 +54,10 @@ class TestLoanCreate:
         assert loan.oldest_unpaid_due_date == date(2025, 2, 1)
         assert loan.history.count() == 1
 
+    def test_rate_with_trailing_zeros_is_accepted(self):
+        loan = make_loan(annual_rate="0.12000000")
+        assert loan.annual_rate == D("0.12")
+
     def test_accepts_a_partner_schedule(self):
         loan = three_installments()
         assert [(i.due_date, i.principal_due) for i in loan.installments.order_by("number")] == [
@@ -71,6 +75,8 @@ class TestLoanCreate:
             ({"principal": "not money"}, "principal"),
             ({"annual_rate": "0.30"}, "annual_rate"),
             ({"annual_rate": "-0.01"}, "annual_rate"),
+            ({"annual_rate": "0.1234567"}, "annual_rate"),
+            ({"annual_rate": "NaN"}, "annual_rate"),
             ({"term": 0}, "term"),
             ({"currency": "USD"}, "currency"),
             ({"first_due_date": date(2024, 12, 1)}, "first_due_date"),
