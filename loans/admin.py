@@ -1,7 +1,9 @@
 """Configuration and inspection screens. Writes that matter (loans, payments) go through services;
 the admin shows them read-only and keeps products, partners and contact points editable with history."""
 
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from loans.models import Allocation, Borrower, ContactPoint, Installment, Loan, LoanProduct, Partner, Payment
@@ -26,8 +28,26 @@ class PartnerAdmin(SimpleHistoryAdmin):
     search_fields = ["code", "name"]
 
 
+class ContactPointForm(forms.ModelForm):
+    class Meta:
+        model = ContactPoint
+        fields = [
+            "kind", "label", "value", "is_primary", "consent_given", "opted_out", "opted_out_at",
+            "is_third_party", "third_party_name", "relationship", "is_valid",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        # Ticking "opted out" records when; the database insists on the date (Reg F 1006.14(h)).
+        if cleaned.get("opted_out") and not cleaned.get("opted_out_at"):
+            cleaned["opted_out_at"] = timezone.now()
+            self.instance.opted_out_at = cleaned["opted_out_at"]
+        return cleaned
+
+
 class ContactPointInline(admin.TabularInline):
     model = ContactPoint
+    form = ContactPointForm
     extra = 0
 
 

@@ -80,12 +80,22 @@ class Borrower(models.Model):
         verbose_name_plural = _("borrowers")
         constraints = [
             models.UniqueConstraint(
-                fields=["partner", "external_ref"], name="borrower_unique_ref_per_partner"
+                fields=["partner", "external_ref"],
+                name="borrower_unique_ref_per_partner",
+                violation_error_message=_("This partner already has a borrower with this reference."),
             ),
             # Target of the composite foreign key that keeps a loan with its borrower's partner (0004).
             models.UniqueConstraint(fields=["id", "partner"], name="borrower_unique_id_partner"),
-            models.CheckConstraint(condition=~Q(external_ref=""), name="borrower_external_ref_not_empty"),
-            models.CheckConstraint(condition=~Q(full_name=""), name="borrower_full_name_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(external_ref=""),
+                name="borrower_external_ref_not_empty",
+                violation_error_message=_("The external reference is required."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(full_name=""),
+                name="borrower_full_name_not_empty",
+                violation_error_message=_("The full name is required."),
+            ),
         ]
 
     def __str__(self):
@@ -124,20 +134,31 @@ class ContactPoint(models.Model):
         verbose_name = _("contact point")
         verbose_name_plural = _("contact points")
         constraints = [
-            models.UniqueConstraint(fields=["borrower", "kind", "value"], name="contact_point_unique_value"),
+            models.UniqueConstraint(
+                fields=["borrower", "kind", "value"],
+                name="contact_point_unique_value",
+                violation_error_message=_("The borrower already has this contact point."),
+            ),
             models.UniqueConstraint(
                 fields=["borrower", "kind"],
                 condition=Q(is_primary=True),
                 name="contact_point_one_primary_per_kind",
+                violation_error_message=_("Only one contact point of each kind can be primary."),
             ),
-            models.CheckConstraint(condition=~Q(value=""), name="contact_point_value_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(value=""),
+                name="contact_point_value_not_empty",
+                violation_error_message=_("The value is required."),
+            ),
             models.CheckConstraint(
                 condition=Q(opted_out=False) | Q(opted_out_at__isnull=False),
                 name="contact_point_opt_out_dated",
+                violation_error_message=_("An opt-out needs the date and time it was given."),
             ),
             models.CheckConstraint(
                 condition=Q(is_third_party=False) | ~Q(relationship=""),
                 name="contact_point_third_party_relationship",
+                violation_error_message=_("A third-party contact needs its relationship to the borrower."),
             ),
         ]
 
@@ -189,17 +210,30 @@ class LoanProduct(models.Model):
             models.CheckConstraint(
                 condition=Q(min_principal__gt=0) & Q(max_principal__gte=F("min_principal")),
                 name="product_principal_range",
+                violation_error_message=_(
+                    "The minimum principal must be positive and not above the maximum."
+                ),
             ),
             models.CheckConstraint(
-                condition=Q(min_rate__gte=0) & Q(max_rate__gte=F("min_rate")), name="product_rate_range"
+                condition=Q(min_rate__gte=0) & Q(max_rate__gte=F("min_rate")),
+                name="product_rate_range",
+                violation_error_message=_("The minimum rate must not be negative nor above the maximum."),
             ),
             models.CheckConstraint(
-                condition=Q(min_term__gte=1) & Q(max_term__gte=F("min_term")), name="product_term_range"
+                condition=Q(min_term__gte=1) & Q(max_term__gte=F("min_term")),
+                name="product_term_range",
+                violation_error_message=_("The minimum term must be at least 1 and not above the maximum."),
             ),
             models.CheckConstraint(
-                condition=Q(penalty_rate__gte=0), name="product_penalty_rate_non_negative"
+                condition=Q(penalty_rate__gte=0),
+                name="product_penalty_rate_non_negative",
+                violation_error_message=_("The penalty rate must not be negative."),
             ),
-            models.CheckConstraint(condition=Q(installment_fee__gte=0), name="product_fee_non_negative"),
+            models.CheckConstraint(
+                condition=Q(installment_fee__gte=0),
+                name="product_fee_non_negative",
+                violation_error_message=_("The fee must not be negative."),
+            ),
             models.CheckConstraint(
                 condition=Q(allocation_order__in=AllocationOrder.values),
                 name="product_allocation_order_valid",
