@@ -4,12 +4,8 @@ forms, the API and commands can all say which field was wrong."""
 from django.core.exceptions import ValidationError
 
 
-class LoanBookError(Exception):
-    """Base for loan-book errors that are not about one input field."""
-
-
 def field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
     return ValidationError({field: ValidationError(message, code=code)})
 
 
-__all__ = ["LoanBookError", "ValidationError", "field_error"]
+__all__ = ["ValidationError", "field_error"]

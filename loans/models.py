@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
-from loans.delinquency import BUCKET_FLOORS
+from loans.delinquency import BUCKET_FLOORS, days_past_due
 from loans.money import SUPPORTED_CURRENCIES
 from loans.schedules import Frequency, RepaymentMethod
 
@@ -366,8 +366,6 @@ class Loan(models.Model):
         return self.overdue_principal + self.overdue_interest + self.overdue_fee + self.overdue_penalty
 
     def days_past_due(self, as_of) -> int:
-        from loans.delinquency import days_past_due
-
         return days_past_due(self.oldest_unpaid_due_date, as_of)
 
 

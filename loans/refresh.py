@@ -144,6 +144,15 @@ WHERE l.id = a.loan_id AND p.id = l.product_id AND {loan_changed}
 """
 
 
+_COMPOUND_FRAGMENTS = (
+    ("new_penalty", _NEW_PENALTY),
+    ("accrues", _ACCRUES),
+    ("aggregate", _AGGREGATE),
+    ("set_loan", _SET_LOAN),
+    ("loan_changed", _LOAN_CHANGED),
+)
+
+
 def _bucket_sql(dpd: str) -> str:
     """The bucket as a SQL CASE over days past due, built from the one ladder in loans.delinquency.
 
@@ -179,15 +188,8 @@ def render(sql: str, vendor: str, *, filtered: bool, aggregate_table: str | None
         "bucket": _bucket_sql(d["days"].format(col="a.oldest_unpaid")),
         "a": aggregate_table or "a",
     }
-    # Fragments may contain fragments: expand until nothing changes.
-    for key in ("new_penalty", "accrues", "aggregate", "set_loan", "loan_changed"):
-        template = {
-            "new_penalty": _NEW_PENALTY,
-            "accrues": _ACCRUES,
-            "aggregate": _AGGREGATE,
-            "set_loan": _SET_LOAN,
-            "loan_changed": _LOAN_CHANGED,
-        }[key]
+    # Compound fragments are built from the simple ones above, in this order.
+    for key, template in _COMPOUND_FRAGMENTS:
         fragments[key] = template.format(**fragments)
     fragments["a_cte"] = "" if aggregate_table else "a AS MATERIALIZED ({aggregate}),".format(**fragments)
     return sql.format(**fragments)

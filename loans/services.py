@@ -438,35 +438,24 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
         order=loan.product.waterfall,
         currency=loan.currency,
     )
-    Allocation.objects.filter(installment__loan=loan).delete()
+    _write_allocations(loan=loan, lines=result.lines)
+    paid_fields = ["principal_paid", "interest_paid", "fee_paid", "penalty_paid"]
+    changed_installments = []
     for inst in installments:
         paid = result.paid[inst.pk]
-        inst.principal_paid = paid["principal"]
-        inst.interest_paid = paid["interest"]
-        inst.fee_paid = paid["fee"]
-        inst.penalty_paid = paid["penalty"]
-    Installment.objects.bulk_update(
-        installments, ["principal_paid", "interest_paid", "fee_paid", "penalty_paid"], batch_size=500
-    )
-    # Allocation rows are the record of where each payment went: their history shows every replay
-    # (the deletions above are historised by simple-history's delete signal, the new rows here).
-    bulk_create_with_history(
-        [
-            Allocation(
-                payment_id=line.payment_key,
-                installment_id=line.installment_key,
-                principal=line.principal,
-                interest=line.interest,
-                fee=line.fee,
-                penalty=line.penalty,
-            )
-            for line in result.lines
-        ],
-        Allocation,
-    )
+        new = [paid["principal"], paid["interest"], paid["fee"], paid["penalty"]]
+        if [getattr(inst, f) for f in paid_fields] != new:
+            for field, value in zip(paid_fields, new, strict=True):
+                setattr(inst, field, value)
+            changed_installments.append(inst)
+    Installment.objects.bulk_update(changed_installments, paid_fields, batch_size=500)
+    changed_payments = []
     for payment in payments:
-        payment.unapplied_amount = result.excess.get(payment.pk, ZERO)
-    Payment.objects.bulk_update(payments, ["unapplied_amount"], batch_size=500)
+        unapplied = result.excess.get(payment.pk, ZERO)
+        if payment.unapplied_amount != unapplied:
+            payment.unapplied_amount = unapplied
+            changed_payments.append(payment)
+    Payment.objects.bulk_update(changed_payments, ["unapplied_amount"], batch_size=500)
 
     fully_paid = all(i.outstanding == 0 for i in installments)
     if fully_paid and loan.status == Loan.Status.ACTIVE:
@@ -478,6 +467,35 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
         loan.closed_on = None
         loan.save(update_fields=["status", "closed_on"])
     delinquency_refresh(as_of=as_of, loan_ids=[loan.pk])
+
+
+def _write_allocations(*, loan: Loan, lines) -> None:
+    """Make the loan's allocation rows equal ``lines``, touching only the rows that differ.
+
+    A payment on the current date adds rows and changes none; a back-dated one or a reversal
+    rewrites only what moved. Allocation rows are the record of where each payment went, so
+    their history shows each change: deletions through simple-history's delete signal, new
+    rows through ``bulk_create_with_history``.
+    """
+    amounts = ("principal", "interest", "fee", "penalty")
+    wanted = {(line.payment_key, line.installment_key): line for line in lines}
+    stale, kept = [], set()
+    for row in Allocation.objects.filter(installment__loan=loan):
+        line = wanted.get((row.payment_id, row.installment_id))
+        if line is not None and all(getattr(row, a) == getattr(line, a) for a in amounts):
+            kept.add((row.payment_id, row.installment_id))
+        else:
+            stale.append(row.pk)
+    if stale:
+        Allocation.objects.filter(pk__in=stale).delete()
+    bulk_create_with_history(
+        [
+            Allocation(payment_id=p, installment_id=i, **{a: getattr(line, a) for a in amounts})
+            for (p, i), line in wanted.items()
+            if (p, i) not in kept
+        ],
+        Allocation,
+    )
 
 
 # --- delinquency -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The loan book's services, as a partner or a collector would notice them."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -273,6 +273,28 @@ class TestHistory:
             ("A", 2, D("70.00"), D("30.00"), D("0.00"), D("0.00")),
             ("EARLY", 1, D("70.00"), D("30.00"), D("0.00"), D("0.00")),
         ]
+
+    def test_a_payment_in_date_order_adds_allocations_and_rewrites_none(self):
+        loan = three_installments()
+        pay(loan, "330.00", FEB, ref="A")
+        pay(loan, "330.00", MAR, ref="B")
+        assert sorted(Allocation.history.values_list("history_type", flat=True)) == ["+", "+"]
+        assert lines(loan) == [
+            ("A", 1, D("300.00"), D("30.00"), D("0.00"), D("0.00")),
+            ("B", 2, D("300.00"), D("30.00"), D("0.00"), D("0.00")),
+        ]
+
+    def test_opting_out_is_recorded_with_its_time(self):
+        borrower = BorrowerFactory()
+        point = services.contact_point_add(
+            borrower=borrower,
+            point=services.ContactPointIn(kind="phone", value="13900000000", is_primary=True),
+        )
+        at = datetime(2025, 3, 1, 10, 30, tzinfo=UTC)
+        services.contact_point_opt_out(contact_point=point, at=at)
+        point.refresh_from_db()
+        assert point.opted_out and point.opted_out_at == at
+        assert point.history.count() == 2
 
     def test_people_and_partner_edits_are_historised_but_derived_figures_are_not(self):
         loan = three_installments()
