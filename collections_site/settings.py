@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -142,6 +143,29 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- the collections scan --------------------------------------------------------------------------
+# Beat runs the scan every night at this local time (TIME_ZONE); the entry is defined here and the
+# database scheduler shows it in the admin's periodic tasks.
+COLLECTIONS_SCAN_AT = env.str("COLLECTIONS_SCAN_AT", default="01:00")
+# Loans per chunk: a chunk is one transaction and one task, so workers on many machines share a run.
+COLLECTIONS_SCAN_CHUNK_SIZE = env.int("COLLECTIONS_SCAN_CHUNK_SIZE", default=100_000)
+try:
+    _scan_hour, _scan_minute = (int(part) for part in COLLECTIONS_SCAN_AT.split(":"))
+    if not (0 <= _scan_hour < 24 and 0 <= _scan_minute < 60):
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(f"COLLECTIONS_SCAN_AT must be HH:MM, got {COLLECTIONS_SCAN_AT!r}") from None
+if COLLECTIONS_SCAN_CHUNK_SIZE < 1:
+    raise ImproperlyConfigured("COLLECTIONS_SCAN_CHUNK_SIZE must be a positive number of loans")
+CELERY_BEAT_SCHEDULE = {
+    "collections-nightly-scan": {
+        "task": "debt_collections.scan",
+        "schedule": crontab(hour=_scan_hour, minute=_scan_minute),
+        # A scan that could not start within six hours waits for the next night (which resumes it).
+        "options": {"expires": 6 * 3600},
+    },
+}
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -165,10 +165,20 @@ def _bucket_sql(dpd: str) -> str:
     return "(CASE " + " ".join(whens) + f" ELSE '{ladder[-1][1]}' END)"
 
 
-def render(sql: str, vendor: str, *, filtered: bool, aggregate_table: str | None = None) -> str:
+def _loan_filter(filtered: bool | str, dialect: dict) -> str:
+    if filtered is True:
+        return f"AND i.loan_id {dialect['ids']}"
+    return f"AND {filtered}" if filtered else ""
+
+
+def render(
+    sql: str, vendor: str, *, filtered: bool | str, aggregate_table: str | None = None
+) -> str:
     """Fill a template for one database; the ``%(name)s`` parameters stay for the driver.
 
-    ``aggregate_table``: read the per-loan aggregate from this table instead of a CTE.
+    ``filtered``: False for the whole book, True for the loans in ``%(ids)s``, or a SQL condition
+    on ``i.loan_id`` (a range, a table of ids). ``aggregate_table``: read the per-loan aggregate from
+    this table instead of a CTE.
     """
     d = _DIALECT[vendor]
     # On PostgreSQL the aggregate saw the penalties before the same statement repriced them.
@@ -183,7 +193,7 @@ def render(sql: str, vendor: str, *, filtered: bool, aggregate_table: str | None
         "days_i": d["days"].format(col="i.due_date"),
         "days_in_year": DAYS_IN_YEAR,
         "late": "FILTER (WHERE i.due_date < %(as_of)s)",
-        "loan_filter": f"AND i.loan_id {d['ids']}" if filtered else "",
+        "loan_filter": _loan_filter(filtered, d),
         "overdue_penalty": overdue_penalty,
         "bucket": _bucket_sql(d["days"].format(col="a.oldest_unpaid")),
         "a": aggregate_table or "a",
@@ -207,21 +217,43 @@ class RefreshResult:
     loans_changed: int
 
 
-def delinquency_refresh(*, as_of: date, loan_ids: Iterable[int] | None = None) -> RefreshResult:
+def delinquency_refresh(
+    *,
+    as_of: date,
+    loan_ids: Iterable[int] | None = None,
+    loan_table: str | None = None,
+    id_range: tuple[int, int | None] | None = None,
+) -> RefreshResult:
     """Recompute penalty interest and the delinquency state of some loans (or all) as of a date.
 
+    The loans: all of them by default, or those in ``loan_ids``, or those whose ids are in the
+    ``loan_id`` column of the table ``loan_table`` (a temporary table of the caller's), or those
+    with ``first <= id < end`` for ``id_range=(first, end)`` (``end`` None: no upper bound).
     Set-based SQL, no loop over loans; only rows whose figures change are written.
     """
     vendor = connection.vendor
     if vendor not in _DIALECT:
         raise NotImplementedError(f"delinquency_refresh has no SQL for {vendor}")
     params: dict = {"as_of": as_of.isoformat(), "cap": settings.PENALTY_ANNUAL_COST_CAP}
-    filtered = loan_ids is not None
-    if filtered:
+    if sum(x is not None for x in (loan_ids, loan_table, id_range)) > 1:
+        raise ValueError("give at most one of loan_ids, loan_table and id_range")
+    filtered: bool | str = False
+    if loan_ids is not None:
         ids = sorted({int(i) for i in loan_ids})
         if not ids:
             return RefreshResult(0, 0)
         params["ids"] = ids if vendor == "postgresql" else json.dumps(ids)
+        filtered = True
+    elif loan_table is not None:
+        if not loan_table.isidentifier():
+            raise ValueError(f"not a table name: {loan_table!r}")
+        filtered = f"i.loan_id IN (SELECT loan_id FROM {loan_table})"
+    elif id_range is not None:
+        params["first_id"], end = int(id_range[0]), id_range[1]
+        filtered = "i.loan_id >= %(first_id)s"
+        if end is not None:
+            params["end_id"] = int(end)
+            filtered += " AND i.loan_id < %(end_id)s"
     with transaction.atomic(), connection.cursor() as cursor:
         if vendor == "postgresql":
             for statement in POSTGRES_SETTINGS:

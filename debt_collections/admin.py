@@ -1,0 +1,292 @@
+"""Configuration (policies, teams) and inspection (cases, transitions, runs, outbox) screens.
+
+Cases are written by the scan and the services; here a supervisor reassigns cases, approves
+recommended legal referrals, and adds holds and promises, each through its service so the same
+checks, history and events apply as anywhere else.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from debt_collections import services
+from debt_collections.models import (
+    Case,
+    CaseHold,
+    CollectionPolicy,
+    DueReminder,
+    OutboxEvent,
+    PromiseToPay,
+    ScanChunk,
+    ScanRun,
+    StageTransition,
+    Team,
+    TeamMember,
+)
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CollectionPolicy)
+class CollectionPolicyAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "name", "product", "early_warning_dpd", "follow_up_call_dpd", "notice_dpd", "restructuring_dpd",
+        "legal_referral_dpd", "pre_due_reminder_days",
+    ]  # fmt: skip
+    list_select_related = ["product"]
+
+    def has_delete_permission(self, request, obj=None):
+        # The scan needs the default policy.
+        return not (obj is not None and obj.is_default) and super().has_delete_permission(request, obj)
+
+
+class TeamMemberInline(admin.TabularInline):
+    model = TeamMember
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(SimpleHistoryAdmin):
+    list_display = ["code", "name", "stage"]
+    inlines = [TeamMemberInline]
+
+
+class CaseActionForm(admin.helpers.ActionForm):
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        label=_("assignee"),
+    )
+    reason = forms.CharField(required=False, label=_("reason"), max_length=300)
+
+
+class TransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = StageTransition
+    fields = ["at", "as_of", "from_stage", "to_stage", "close_reason", "actor", "reason"]
+    readonly_fields = fields
+    extra = 0
+
+
+class HoldInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CaseHold
+    fk_name = "case"
+    fields = ["reason", "note", "until", "set_by", "set_at", "released_at", "released_by"]
+    readonly_fields = fields
+    extra = 0
+
+
+class PromiseInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = PromiseToPay
+    fields = ["amount", "promised_date", "made_on", "status", "resolved_on", "created_by"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Case)
+class CaseAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "id", "loan", "stage", "status", "priority", "assignee", "team", "next_action_date",
+        "referral_recommended_on", "broken_promises", "opened_on", "closed_on",
+    ]  # fmt: skip
+    list_filter = [
+        "status",
+        "stage",
+        "team",
+        "close_reason",
+        ("referral_recommended_on", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["loan__external_ref", "loan__borrower__full_name"]
+    list_select_related = ["loan", "assignee", "team"]
+    raw_id_fields = ["loan"]
+    readonly_fields = [f.name for f in Case._meta.fields]
+    inlines = [TransitionInline, HoldInline, PromiseInline]
+    action_form = CaseActionForm
+    actions = ["reassign", "approve_referral"]
+    list_per_page = 50
+
+    def has_add_permission(self, request):
+        return False  # the scan opens cases
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _run(self, request, fn, done_message):
+        try:
+            count = fn()
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc) or _("You are not allowed to do this."), messages.ERROR)
+        else:
+            self.message_user(request, done_message % {"n": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Reassign the selected cases to the chosen assignee"))
+    def reassign(self, request, queryset):
+        assignee = CaseActionForm(request.POST).fields["assignee"].clean(request.POST.get("assignee") or None)
+        if assignee is None:
+            self.message_user(request, _("Choose an assignee."), messages.ERROR)
+            return
+        self._run(
+            request,
+            lambda: services.cases_reassign(
+                cases=list(queryset),
+                assignee=assignee,
+                actor=request.user,
+                reason=request.POST.get("reason", ""),
+            ),
+            _("%(n)s cases reassigned."),
+        )
+
+    @admin.action(description=_("Approve the legal referral of the selected cases"))
+    def approve_referral(self, request, queryset):
+        def approve():
+            from django.db import transaction
+
+            with transaction.atomic():
+                for case in queryset:
+                    services.referral_approve(
+                        case=case, actor=request.user, reason=request.POST.get("reason", "")
+                    )
+            return queryset.count()
+
+        self._run(request, approve, _("%(n)s cases referred."))
+
+
+class ServiceFormMixin:
+    """A model form whose ``clean`` writes through a service (the admin view's transaction rolls it
+    back if anything later fails), so the service's checks show as form errors, never a 500."""
+
+    request = None
+
+    def call_service(self):
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = self.call_service()
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+        except PermissionDenied:
+            raise ValidationError(_("You are not allowed to do this.")) from None
+        return cleaned
+
+
+class CaseHoldForm(ServiceFormMixin, forms.ModelForm):
+    class Meta:
+        model = CaseHold
+        fields = ["case", "reason", "note", "until"]
+
+    def call_service(self):
+        c = self.cleaned_data
+        return services.case_hold_add(
+            case=c["case"], reason=c["reason"], note=c["note"], until=c.get("until"), actor=self.request.user
+        )
+
+
+class PromiseForm(ServiceFormMixin, forms.ModelForm):
+    class Meta:
+        model = PromiseToPay
+        fields = ["case", "amount", "promised_date"]
+
+    def call_service(self):
+        c = self.cleaned_data
+        return services.promise_record(
+            case=c["case"], amount=c["amount"], promised_date=c["promised_date"], actor=self.request.user
+        )
+
+
+class ServiceAddAdmin(SimpleHistoryAdmin):
+    raw_id_fields = ["case"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_model(self, request, obj, form, change):
+        if not obj.pk:  # written by the service in the form's clean()
+            obj.save()
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CaseHold)
+class CaseHoldAdmin(ServiceAddAdmin):
+    form = CaseHoldForm
+    list_display = ["case", "reason", "note", "until", "set_by", "set_at", "released_at"]
+    list_filter = ["reason", ("released_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["case", "set_by"]
+    actions = ["release"]
+
+    @admin.action(description=_("Release the selected holds"))
+    def release(self, request, queryset):
+        released = 0
+        for hold in queryset.filter(released_at__isnull=True):
+            try:
+                services.case_hold_release(hold=hold, actor=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            released += 1
+        self.message_user(request, _("%(n)s holds released.") % {"n": released}, messages.SUCCESS)
+
+
+@admin.register(PromiseToPay)
+class PromiseToPayAdmin(ServiceAddAdmin):
+    form = PromiseForm
+    list_display = ["case", "amount", "promised_date", "made_on", "status", "resolved_on", "created_by"]
+    list_filter = ["status"]
+    list_select_related = ["case", "created_by"]
+
+
+@admin.register(StageTransition)
+class StageTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["case", "from_stage", "to_stage", "close_reason", "as_of", "at", "actor", "reason"]
+    list_filter = ["to_stage", "from_stage", "as_of"]
+    list_select_related = ["case", "actor"]
+
+
+class ChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ScanChunk
+    fields = ["number", "first_loan_id", "end_loan_id", "status", "seconds", *ScanChunk.COUNTERS]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(ScanRun)
+class ScanRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["as_of", "status", "full", "attempts", "started_at", "finished_at"]
+    inlines = [ChunkInline]
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "event_type", "partner", "subject_id", "created_at", "delivered_at", "attempts"]
+    list_filter = ["event_type", ("delivered_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["partner"]
+
+
+@admin.register(DueReminder)
+class DueReminderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["loan", "due_date", "amount_due", "queued_on", "sent_at"]
+    list_select_related = ["loan"]
+    raw_id_fields = ["loan"]

@@ -1,0 +1,281 @@
+"""What people do to cases: move a case between stages, approve a legal referral, close it, reassign
+cases, put a case on hold and release it, record a promise to pay. And the scan, for callers.
+
+Stage changes go through ``debt_collections.scan.apply_plan``, the writer the scan uses, so a
+person's move leaves the same transition, history row and outbox event as the scan's. Every function
+takes keyword arguments, runs in one transaction and raises ``ValidationError`` naming the bad field
+(``PermissionDenied`` when the actor may not do it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from simple_history.utils import bulk_update_with_history
+
+from debt_collections import stages
+from debt_collections.models import Case, CaseHold, PromiseToPay, Team
+from debt_collections.scan import (
+    PLAN_COLUMNS,
+    PLAN_TABLE,
+    ScanBusy,
+    ScanRefused,
+    ScanSummary,
+    _create_temp,
+    _drop_temp,
+    apply_plan,
+    scan_run,
+)
+from loans.exceptions import field_error
+from loans.money import quantize
+
+__all__ = [
+    "ScanBusy",
+    "ScanRefused",
+    "ScanSummary",
+    "case_close",
+    "case_hold_add",
+    "case_hold_release",
+    "case_move",
+    "cases_reassign",
+    "promise_record",
+    "referral_approve",
+    "scan_run",
+]
+
+MANUAL_CLOSE_REASONS = (
+    Case.CloseReason.SETTLED,
+    Case.CloseReason.WRITTEN_OFF,
+    Case.CloseReason.LEGAL_CONCLUDED,
+    Case.CloseReason.RESTRUCTURED_PERFORMING,
+)
+
+
+def _require_perm(actor, perm: str) -> None:
+    if actor is None or not actor.is_active or not actor.has_perm(perm):
+        raise PermissionDenied(_("You are not allowed to do this."))
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise field_error("reason", _("Give a reason."))
+    if len(reason) > 300:
+        raise field_error("reason", _("At most 300 characters."))
+    return reason
+
+
+def _locked_open_case(case: Case) -> Case:
+    case = Case.objects.select_for_update().select_related("loan").get(pk=case.pk)
+    if not case.is_open:
+        raise field_error("case", _("The case is closed."))
+    return case
+
+
+def _apply_one(*, case: Case, action: str, to_stage: str, close_reason: str, reason: str, actor, as_of: date):
+    """Write one person's stage change through the scan's writer."""
+    loan = case.loan
+    dpd = loan.days_past_due(as_of)
+    team = case.team_id
+    assign = False
+    if action in ("up", "down"):
+        team = Team.objects.filter(stage=to_stage).values_list("pk", flat=True).first()
+        assign = team is not None and team != case.team_id
+    priority = 0
+    if action != "close":
+        priority = stages.priority_score(
+            stage=stages.Stage(to_stage),
+            dpd=dpd,
+            overdue=loan.overdue_total,
+            broken_promises=case.broken_promises,
+        )
+    row = {
+        "loan_id": loan.pk,
+        "partner_id": loan.partner_id,
+        "loan_ref": loan.external_ref,
+        "case_id": case.pk,
+        "action": action,
+        "from_stage": case.stage,
+        "new_stage": to_stage,
+        "close_reason": close_reason,
+        "reason": reason,
+        "dpd": dpd,
+        "priority": priority,
+        "old_team_id": case.team_id,
+        "new_team_id": team,
+        "old_assignee_id": case.assignee_id,
+        "new_assignee_id": case.assignee_id,
+        "assign": assign,
+        "old_next_action": case.next_action_date,
+        "new_next_action": as_of if action != "close" else case.next_action_date,
+        "old_recommended": case.referral_recommended_on,
+        "new_recommended": case.referral_recommended_on,
+    }
+    columns = ", ".join(row)
+    placeholders = ", ".join(f"%({name})s" for name in row)
+    with connection.cursor() as cursor:
+        _create_temp(cursor, PLAN_TABLE, PLAN_COLUMNS)
+        cursor.execute(f"INSERT INTO {PLAN_TABLE} ({columns}) VALUES ({placeholders})", row)  # noqa: S608
+        apply_plan(cursor, as_of=as_of, now=timezone.now(), actor_id=actor.pk, chunk_id=None)
+        _drop_temp(cursor, PLAN_TABLE)
+    case.refresh_from_db()
+    return case
+
+
+@transaction.atomic
+def case_move(*, case: Case, to_stage: str, actor, reason: str, as_of: date | None = None) -> Case:
+    """Move an open case to another stage by hand (a supervisor). Legal referral needs
+    ``approve_referral``; any other move ``reassign_case`` (the supervisor's right over queues)."""
+    reason = _require_reason(reason)
+    try:
+        target = stages.Stage(to_stage)
+    except ValueError:
+        raise field_error("to_stage", _("Unknown stage.")) from None
+    _require_perm(
+        actor,
+        "debt_collections.approve_referral"
+        if target is stages.Stage.LEGAL_REFERRAL
+        else "debt_collections.reassign_case",
+    )
+    case = _locked_open_case(case)
+    current = stages.Stage(case.stage)
+    try:
+        stages.check_move(current, target, actor=stages.Actor.USER)
+    except stages.MoveError as exc:
+        raise field_error("to_stage", str(exc)) from None
+    action = "up" if target.rank > current.rank else "down"
+    return _apply_one(
+        case=case,
+        action=action,
+        to_stage=target.value,
+        close_reason="",
+        reason=reason,
+        actor=actor,
+        as_of=as_of or timezone.localdate(),
+    )
+
+
+def referral_approve(*, case: Case, actor, reason: str, as_of: date | None = None) -> Case:
+    """A supervisor approves the scan's recommendation: the case enters legal referral."""
+    if case.referral_recommended_on is None:
+        raise field_error("case", _("The scan has not recommended this case for legal referral."))
+    return case_move(case=case, to_stage=stages.Stage.LEGAL_REFERRAL, actor=actor, reason=reason, as_of=as_of)
+
+
+@transaction.atomic
+def case_close(*, case: Case, close_reason: str, actor, reason: str, as_of: date | None = None) -> Case:
+    """Close a case by hand: settled, written off, legal proceedings concluded, restructured and
+    performing. (Cured and paid-off cases are closed by the scan from the payments.)"""
+    reason = _require_reason(reason)
+    if close_reason not in MANUAL_CLOSE_REASONS:
+        raise field_error("close_reason", _("Choose settled, written off, legal concluded or restructured."))
+    _require_perm(actor, "debt_collections.reassign_case")
+    case = _locked_open_case(case)
+    return _apply_one(
+        case=case,
+        action="close",
+        to_stage=case.stage,
+        close_reason=close_reason,
+        reason=reason,
+        actor=actor,
+        as_of=as_of or timezone.localdate(),
+    )
+
+
+@transaction.atomic
+def cases_reassign(*, cases: Iterable[Case], assignee, actor, reason: str) -> int:
+    """Give one or many open cases to a collector (a supervisor's move). Returns how many changed."""
+    reason = _require_reason(reason)
+    _require_perm(actor, "debt_collections.reassign_case")
+    user_model = get_user_model()
+    if not isinstance(assignee, user_model) or not assignee.is_active:
+        raise field_error("assignee", _("Choose an active user."))
+    ids = sorted({c.pk for c in cases})
+    if not ids:
+        raise field_error("cases", _("Choose at least one case."))
+    rows = list(Case.objects.select_for_update().filter(pk__in=ids))
+    closed = [c.pk for c in rows if not c.is_open]
+    if len(rows) != len(ids) or closed:
+        raise field_error("cases", _("Only open cases can be reassigned."))
+    changed = [c for c in rows if c.assignee_id != assignee.pk]
+    now = timezone.now()
+    for c in changed:
+        c.assignee = assignee
+        c.updated_at = now
+    if changed:
+        bulk_update_with_history(
+            changed,
+            Case,
+            ["assignee", "updated_at"],
+            default_user=actor,
+            default_change_reason=reason[:100],
+        )
+    return len(changed)
+
+
+@transaction.atomic
+def case_hold_add(
+    *, case: Case, reason: str, note: str, actor, until: date | None = None, as_of: date | None = None
+) -> CaseHold:
+    """Freeze a case's escalation (dispute, bankruptcy, ...), until a date or until released."""
+    if reason not in CaseHold.Reason.values:
+        raise field_error("reason", _("Unknown hold reason."))
+    note = (note or "").strip()
+    if not note:
+        raise field_error("note", _("Say why the case is on hold."))
+    if until is not None and until < (as_of or timezone.localdate()):
+        raise field_error("until", _("The hold cannot end in the past."))
+    _require_perm(actor, "debt_collections.add_casehold")
+    case = _locked_open_case(case)
+    hold = CaseHold(
+        case=case, reason=reason, note=note[:500], until=until, set_by=actor, set_at=timezone.now()
+    )
+    hold._change_reason = "hold added"
+    hold.save()
+    return hold
+
+
+@transaction.atomic
+def case_hold_release(*, hold: CaseHold, actor) -> CaseHold:
+    _require_perm(actor, "debt_collections.change_casehold")
+    hold = CaseHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise field_error("hold", _("The hold was released already."))
+    hold.released_at, hold.released_by = timezone.now(), actor
+    hold._change_reason = "hold released"
+    hold.save()
+    return hold
+
+
+@transaction.atomic
+def promise_record(
+    *, case: Case, amount, promised_date: date, actor, as_of: date | None = None
+) -> PromiseToPay:
+    """A borrower's promise to pay an amount by a date. While open it freezes escalation; the scan
+    decides it kept or broken."""
+    _require_perm(actor, "debt_collections.add_promisetopay")
+    case = _locked_open_case(case)
+    try:
+        value = quantize(Decimal(str(amount)), case.loan.currency)
+    except (ArithmeticError, ValueError):
+        raise field_error("amount", _("Enter an amount.")) from None
+    if value <= 0:
+        raise field_error("amount", _("The amount must be positive."))
+    made_on = as_of or timezone.localdate()
+    if promised_date < made_on:
+        raise field_error("promised_date", _("The date cannot be in the past."))
+    if case.promises.filter(status=PromiseToPay.Status.OPEN).exists():
+        raise field_error("case", _("This case already has an open promise to pay."))
+    promise = PromiseToPay(
+        case=case, amount=value, promised_date=promised_date, made_on=made_on, created_by=actor
+    )
+    promise._change_reason = "promise recorded"
+    promise.save()
+    return promise

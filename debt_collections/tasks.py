@@ -1,0 +1,90 @@
+"""Celery tasks of the collections scan: thin wrappers around ``debt_collections.scan``.
+
+``debt_collections.scan`` (beat runs it nightly) plans the run and fans its chunks out as a group
+whose chord callback finishes the run, so the workers of every machine share one scan. Without a
+broker the same chunks run one after another in-process. Every task is safe to retry: a done chunk
+is never run twice and a chunk that another worker holds is skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from celery import chord, group, shared_task
+from django.conf import settings
+from django.db import OperationalError
+from django.utils import timezone
+
+from debt_collections import scan as scanning
+
+
+def _date(value: str | None) -> date:
+    return date.fromisoformat(value) if value else timezone.localdate()
+
+
+@shared_task(name="debt_collections.scan")
+def scan(
+    as_of: str | None = None, full: bool = False, force: bool = False, chunk_size: int | None = None
+) -> dict:
+    """Start the scan for a business date (default today in TIME_ZONE).
+
+    An earlier run left unfinished (a worker died) is resumed first; the date asked for follows
+    when it is done. Returns what was started, or ``{"busy": ...}`` when another scan holds the lock.
+    """
+    business_date = _date(as_of)
+    chunk_size = chunk_size or settings.COLLECTIONS_SCAN_CHUNK_SIZE
+    try:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            return scanning.scan_run(
+                as_of=business_date, full=full, force=force, chunk_size=chunk_size
+            ).as_dict()
+        with scanning.scan_lock():
+            earlier = scanning.unfinished_before(business_date)
+            if earlier:
+                run, then = earlier[0], business_date.isoformat()
+            else:
+                run, already_done = scanning.plan_run(
+                    as_of=business_date, full=full, force=force, chunk_size=chunk_size
+                )
+                then = None
+                if already_done:
+                    return scanning.summarise(run, already_done=True).as_dict()
+            chunk_ids = list(
+                run.chunks.filter(status="pending").order_by("number").values_list("id", flat=True)
+            )
+            finish = scan_finish.si(run.pk, then_as_of=then, full=full, chunk_size=chunk_size)
+            if chunk_ids:
+                chord(group(scan_chunk.si(chunk_id) for chunk_id in chunk_ids), finish).apply_async()
+            else:
+                finish.apply_async()
+    except scanning.ScanBusy as exc:
+        return {"as_of": business_date.isoformat(), "busy": str(exc)}
+    return {
+        "as_of": run.as_of.isoformat(),
+        "run_id": run.pk,
+        "chunks_dispatched": len(chunk_ids),
+        "then": then,
+    }
+
+
+@shared_task(
+    name="debt_collections.scan_chunk",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def scan_chunk(chunk_id: int) -> dict | None:
+    """One chunk of a run: refresh, cases, transitions, history and events in one transaction."""
+    return scanning.process_chunk(chunk_id)
+
+
+@shared_task(name="debt_collections.scan_finish")
+def scan_finish(
+    run_id: int, then_as_of: str | None = None, full: bool = False, chunk_size: int | None = None
+) -> dict:
+    """Close a run whose chunks are all done, then start the next date if one was waiting."""
+    done = scanning.finish_run(run_id)
+    summary = scanning.summarise(scanning.ScanRun.objects.get(pk=run_id)).as_dict()
+    if done and then_as_of:
+        scan.delay(as_of=then_as_of, full=full, chunk_size=chunk_size)
+    return summary
