@@ -68,7 +68,7 @@ class ScanRefused(Exception):
 _DIALECT = {
     "postgresql": {
         "as_of": "CAST(%(as_of)s AS date)",
-        "dpd": "GREATEST(%(as_of)s::date - {col}, 0)",
+        "dpd": "COALESCE(GREATEST(%(as_of)s::date - {col}, 0), 0)",
         "date_plus": "(%(as_of)s::date + {days})",
         "least": "LEAST",
         "greatest": "GREATEST",
@@ -80,7 +80,7 @@ _DIALECT = {
     },
     "sqlite": {
         "as_of": "%(as_of)s",
-        "dpd": "MAX(CAST(julianday(%(as_of)s) - julianday({col}) AS INTEGER), 0)",
+        "dpd": "COALESCE(MAX(CAST(julianday(%(as_of)s) - julianday({col}) AS INTEGER), 0), 0)",
         "date_plus": "date(%(as_of)s, '+' || {days} || ' days')",
         "least": "MIN",
         "greatest": "MAX",

@@ -88,7 +88,7 @@ def test_money_records_are_protected():
     violates(lambda: Loan.objects.filter(pk=loan.pk).delete())
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_payments_with_one_reference_post_once(on_postgres):
     """Two processors posting the same payment reference at once: exactly one payment exists after."""
     borrower, product = BorrowerFactory(), LoanProductFactory()

@@ -60,7 +60,7 @@ def worker(on_postgres):
             process.kill()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_refreshes_the_book(worker):
     loan = make_loan(product=LoanProductFactory(penalty_rate="0.0365"))
     started = time.monotonic()
