@@ -26,11 +26,14 @@ demo: migrate
 	@if $(BIN)/python manage.py shell -c "from loans.models import Loan; import sys; sys.exit(0 if Loan.objects.exists() else 1)"; then \
 		echo "demo data already loaded (make demo-reset to rebuild it)"; \
 	else \
-		$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42; \
+		$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42 && \
+		$(BIN)/python manage.py demo_collections; \
 	fi
 
 demo-reset: migrate
+	$(BIN)/python manage.py demo_collections --clear
 	$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42 --reset
+	$(BIN)/python manage.py demo_collections
 
 run: demo
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)

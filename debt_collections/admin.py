@@ -133,7 +133,15 @@ class CaseAdmin(SimpleHistoryAdmin):
         else:
             self.message_user(request, done_message % {"n": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Reassign the selected cases to the chosen assignee"))
+    def has_reassign_permission(self, request):
+        return request.user.has_perm("debt_collections.reassign_case")
+
+    def has_approve_referral_permission(self, request):
+        return request.user.has_perm("debt_collections.approve_referral")
+
+    @admin.action(
+        description=_("Reassign the selected cases to the chosen assignee"), permissions=["reassign"]
+    )
     def reassign(self, request, queryset):
         assignee = CaseActionForm(request.POST).fields["assignee"].clean(request.POST.get("assignee") or None)
         if assignee is None:
@@ -150,7 +158,9 @@ class CaseAdmin(SimpleHistoryAdmin):
             _("%(n)s cases reassigned."),
         )
 
-    @admin.action(description=_("Approve the legal referral of the selected cases"))
+    @admin.action(
+        description=_("Approve the legal referral of the selected cases"), permissions=["approve_referral"]
+    )
     def approve_referral(self, request, queryset):
         def approve():
             from django.db import transaction

@@ -70,6 +70,22 @@ class TestCommand:
 
 
 @pytest.mark.django_db
+def test_the_demo_comes_with_staffed_teams_and_worked_cases_and_resets_cleanly():
+    call_command("seed_demo", "--loans", "80", "--seed", "5", "--as-of", "2026-06-30", stdout=StringIO())
+    out = StringIO()
+    call_command("demo_collections", "--as-of", "2026-06-30", stdout=out)
+    assert "cases opened" in out.getvalue()
+    open_cases = Case.objects.filter(status="open")
+    assert open_cases.exists() and not open_cases.filter(assignee__isnull=True).exists()
+    assert open_cases.filter(assignee__username="collector").exists()
+    call_command("demo_collections", "--clear", stdout=StringIO())
+    assert not Case.objects.exists() and not ScanRun.objects.exists()
+    seed = ("seed_demo", "--loans", "80", "--seed", "5", "--as-of", "2026-06-30")
+    call_command(*seed, "--reset", "--no-users", stdout=StringIO())
+    assert Case.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_without_a_broker_the_task_runs_the_chunks_in_process():
     make_loan(), make_loan(), make_loan()
     result = tasks.scan.delay(as_of="2025-03-10", chunk_size=1).get()
