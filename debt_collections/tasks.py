@@ -8,6 +8,7 @@ is never run twice and a chunk that another worker holds is skipped.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from celery import chord, group, shared_task
@@ -16,6 +17,8 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from debt_collections import scan as scanning
+
+logger = logging.getLogger(__name__)
 
 
 def _date(value: str | None) -> date:
@@ -59,6 +62,9 @@ def scan(
                 finish.apply_async()
     except scanning.ScanBusy as exc:
         return {"as_of": business_date.isoformat(), "busy": str(exc)}
+    except scanning.ScanRefused as exc:
+        logger.error("collections scan for %s refused: %s", business_date, exc)
+        return {"as_of": business_date.isoformat(), "refused": str(exc)}
     return {
         "as_of": run.as_of.isoformat(),
         "run_id": run.pk,

@@ -91,6 +91,8 @@ def test_without_a_broker_the_task_runs_the_chunks_in_process():
     result = tasks.scan.delay(as_of="2025-03-10", chunk_size=1).get()
     assert result["status"] == "done" and result["chunks"] == 3 and result["cases_opened"] == 3
     assert ScanChunk.objects.filter(status="done").count() == 3
+    refused = tasks.scan.delay(as_of="2025-03-09").get()
+    assert refused["refused"].startswith("2025-03-09 is before the latest scan")
 
 
 # The scheduler closes the connection, as beat does; the rollback restores the migrations' rows.
