@@ -379,6 +379,14 @@ def apply_plan(cursor, *, as_of: date, now: datetime, actor_id: int | None, chun
         ),
         params,
     )
+    # A case closed because the loan was cured or paid off: an open promise on it was kept.
+    cursor.execute(
+        f"""UPDATE {_t(PromiseToPay)} SET status = 'kept', resolved_on = {d["as_of"]}
+        WHERE status = 'open' AND case_id IN (
+            SELECT case_id FROM {PLAN_TABLE}
+            WHERE action = 'close' AND close_reason IN ('cured', 'paid_off'))""",
+        params,
+    )
     j = d["json"]
     payload = f"""{j}('case_id', p.case_id, 'loan_id', p.loan_id, 'loan_ref', p.loan_ref,
         'as_of', CAST(%(as_of)s AS TEXT), 'stage', p.new_stage, 'from_stage', p.from_stage,

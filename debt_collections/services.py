@@ -162,8 +162,11 @@ def case_move(*, case: Case, to_stage: str, actor, reason: str, as_of: date | No
     )
 
 
+@transaction.atomic
 def referral_approve(*, case: Case, actor, reason: str, as_of: date | None = None) -> Case:
     """A supervisor approves the scan's recommendation: the case enters legal referral."""
+    _require_perm(actor, "debt_collections.approve_referral")
+    case = _locked_open_case(case)
     if case.referral_recommended_on is None:
         raise field_error("case", _("The scan has not recommended this case for legal referral."))
     return case_move(case=case, to_stage=stages.Stage.LEGAL_REFERRAL, actor=actor, reason=reason, as_of=as_of)

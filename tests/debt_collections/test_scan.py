@@ -298,6 +298,20 @@ class TestFreezes:
         case.refresh_from_db()
         assert case.status == "closed" and case.close_reason == "cured"
 
+    def test_curing_the_loan_keeps_an_open_promise(self, collector):
+        loan = make_loan()
+        scan_run(as_of=days(9))
+        case = open_case(loan)
+        promise = services.promise_record(
+            case=case, amount="9000.00", promised_date=days(30), actor=collector, as_of=days(9)
+        )
+        loan.refresh_from_db()
+        pay(loan, loan.overdue_total, days(10))
+        scan_run(as_of=days(10))
+        promise.refresh_from_db()
+        case.refresh_from_db()
+        assert case.status == "closed" and (promise.status, promise.resolved_on) == ("kept", days(10))
+
     def test_hold_input_is_checked(self, supervisor, collector):
         loan = make_loan()
         scan_run(as_of=days(2))
