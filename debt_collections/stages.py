@@ -97,6 +97,56 @@ def referral_recommended(dpd: int, thresholds: Thresholds) -> bool:
     return dpd >= thresholds.legal_referral
 
 
+@dataclass(frozen=True)
+class Decision:
+    action: str  # open | up | down | close | none
+    stage: Stage | None  # the case's stage after the scan (None: no case)
+    close_reason: str  # for "close": cured, paid_off or written_off
+    recommended: bool  # recommended for legal referral after the scan
+
+
+def decide(
+    *,
+    case_stage: Stage | None,
+    loan_status: str,
+    delinquent: bool,
+    dpd: int,
+    frozen: bool,
+    recommended: bool,
+    thresholds: Thresholds,
+) -> Decision:
+    """What the scan does to one loan's case: the rules of ``scan._plan_scan_sql`` in plain Python.
+
+    ``delinquent``: the loan's bucket is past grace; ``frozen``: a hold or an open promise;
+    ``recommended``: the case was recommended for referral before. The tests hold the SQL to this.
+    """
+    qualifies = loan_status == "active" and delinquent and dpd >= thresholds.early_warning
+    target = target_stage(dpd, thresholds)
+    if case_stage is None:
+        action = "open" if qualifies else "none"
+    elif not qualifies:
+        action = "close" if (case_stage is not Stage.LEGAL_REFERRAL or loan_status != "active") else "none"
+    elif case_stage is Stage.LEGAL_REFERRAL:
+        action = "none"
+    elif target.rank > case_stage.rank and not frozen:
+        action = "up"
+    elif target.rank < case_stage.rank:
+        action = "down"
+    else:
+        action = "none"
+    stage = target if action in ("open", "up", "down") else case_stage
+    close_reason = ""
+    if action == "close":
+        close_reason = loan_status if loan_status in ("paid_off", "written_off") else "cured"
+    if action == "close" or case_stage is Stage.LEGAL_REFERRAL:
+        now_recommended = recommended
+    elif qualifies and referral_recommended(dpd, thresholds):
+        now_recommended = recommended or not frozen
+    else:
+        now_recommended = False
+    return Decision(action, stage, close_reason, now_recommended)
+
+
 # --- priority ----------------------------------------------------------------------------------
 # A worklist sorts by this integer, highest first. Later stages weigh more, then days past due
 # (capped at a year), then the amount overdue (one point per 200 units, capped), then promises
