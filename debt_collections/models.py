@@ -464,7 +464,7 @@ class ScanChunk(models.Model):
     )
 
     run = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="chunks")
-    number = models.PositiveIntegerField(_("number"))
+    number = models.PositiveIntegerField(pgettext_lazy("scan chunk", "number"))
     first_loan_id = models.BigIntegerField(_("from loan id"))
     # NULL: no upper bound (the last chunk also takes loans booked after the run was planned).
     end_loan_id = models.BigIntegerField(_("to loan id (exclusive)"), null=True, blank=True)
