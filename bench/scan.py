@@ -207,6 +207,10 @@ def vacuum(name: str) -> None:
         conn.close()
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
 def query_one(sql: str, params=None):
     from django.db import connection
 
@@ -440,7 +444,8 @@ def main() -> None:
     figures: dict = {}
     admin = connect("postgres")
     print(
-        f"scan bench: {args.loans:,} loans x 12 installments, as of {AS_OF}, {os.cpu_count()} CPUs",
+        f"scan bench: {args.loans:,} loans x 12 installments, as of {AS_OF}, {os.cpu_count()} CPUs, "
+        f"load average {load_average()} (other work on the machine makes the timings noisy)",
         flush=True,
     )
     try:
@@ -451,7 +456,6 @@ def main() -> None:
 
         # 1. The reference, on a stale copy of its own.
         figures["copy"] = copy_database(admin, template, ref_db)
-        use_database(ref_db)
         vacuum(ref_db)
         use_database(ref_db)
 
@@ -645,6 +649,7 @@ def print_table(args, figures: dict, chunk_size: int, worker_chunk_size: int, te
     print(f"{'figure':<{width}}  {'value':>10}  {'target':<26}  result")
     for name, value, target, result in rows:
         print(f"{name:<{width}}  {value:>10}  {target:<26}  {result}")
+    print(f"load average at the end: {load_average()}")
     print(f"(template {template} kept for --reuse; drop it with: DROP DATABASE {template})")
 
 

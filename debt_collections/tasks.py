@@ -25,9 +25,9 @@ def _date(value: str | None) -> date:
     return date.fromisoformat(value) if value else timezone.localdate()
 
 
-@shared_task(name="debt_collections.scan")
+@shared_task(name="debt_collections.scan", bind=True)
 def scan(
-    as_of: str | None = None, full: bool = False, force: bool = False, chunk_size: int | None = None
+    self, as_of: str | None = None, full: bool = False, force: bool = False, chunk_size: int | None = None
 ) -> dict:
     """Start the scan for a business date (default today in TIME_ZONE).
 
@@ -55,11 +55,16 @@ def scan(
             chunk_ids = list(
                 run.chunks.filter(status="pending").order_by("number").values_list("id", flat=True)
             )
-            finish = scan_finish.si(run.pk, then_as_of=then, full=full, chunk_size=chunk_size)
+            # The chunks and the finish go to the queue this task came from, so the workers that
+            # serve scans serve their chunks too (without it they would go to the default queue).
+            queue = (self.request.delivery_info or {}).get("routing_key")
+            options = {"queue": queue} if queue else {}
+            finish = scan_finish.si(run.pk, then_as_of=then, full=full, chunk_size=chunk_size).set(**options)
             if chunk_ids:
-                chord(group(scan_chunk.si(chunk_id) for chunk_id in chunk_ids), finish).apply_async()
+                header = group(scan_chunk.si(chunk_id).set(**options) for chunk_id in chunk_ids)
+                chord(header, finish).apply_async(**options)
             else:
-                finish.apply_async()
+                finish.apply_async(**options)
     except scanning.ScanBusy as exc:
         return {"as_of": business_date.isoformat(), "busy": str(exc)}
     except scanning.ScanRefused as exc:
@@ -84,13 +89,16 @@ def scan_chunk(chunk_id: int) -> dict | None:
     return scanning.process_chunk(chunk_id)
 
 
-@shared_task(name="debt_collections.scan_finish")
+@shared_task(name="debt_collections.scan_finish", bind=True)
 def scan_finish(
-    run_id: int, then_as_of: str | None = None, full: bool = False, chunk_size: int | None = None
+    self, run_id: int, then_as_of: str | None = None, full: bool = False, chunk_size: int | None = None
 ) -> dict:
     """Close a run whose chunks are all done, then start the next date if one was waiting."""
     done = scanning.finish_run(run_id)
     summary = scanning.summarise(scanning.ScanRun.objects.get(pk=run_id)).as_dict()
     if done and then_as_of:
-        scan.delay(as_of=then_as_of, full=full, chunk_size=chunk_size)
+        scan.apply_async(
+            kwargs={"as_of": then_as_of, "full": full, "chunk_size": chunk_size},
+            queue=(self.request.delivery_info or {}).get("routing_key"),
+        )
     return summary

@@ -103,7 +103,7 @@ candidates AS (
     JOIN loans_loan AS l ON l.id = a.loan_id
     JOIN loans_loanproduct AS p ON p.id = l.product_id
     JOIN loans_installment AS i ON i.loan_id = a.loan_id
-    WHERE a.overdue_principal > 0 AND {accrues}
+    WHERE a.overdue_principal > 0 AND {accrues} {loan_bound} {installment_bound}
 ),
 repriced AS (
     UPDATE loans_installment AS i
@@ -119,7 +119,7 @@ changed AS (
     UPDATE loans_loan AS l
     SET {set_loan}
     FROM {a} AS a LEFT JOIN deltas AS d ON d.loan_id = a.loan_id, loans_loanproduct AS p
-    WHERE l.id = a.loan_id AND p.id = l.product_id AND {loan_changed}
+    WHERE l.id = a.loan_id AND p.id = l.product_id AND {loan_changed} {loan_bound}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM repriced), (SELECT count(*) FROM changed)
@@ -197,6 +197,10 @@ def render(
         "overdue_penalty": overdue_penalty,
         "bucket": _bucket_sql(d["days"].format(col="a.oldest_unpaid")),
         "a": aggregate_table or "a",
+        # With the aggregate in a table, the loans it covers lie between its least and greatest id:
+        # saying so keeps the joins from walking the loan and installment tables from the first id.
+        "loan_bound": "AND l.id BETWEEN %(min_id)s AND %(max_id)s" if aggregate_table else "",
+        "installment_bound": "AND i.loan_id BETWEEN %(min_id)s AND %(max_id)s" if aggregate_table else "",
     }
     # Compound fragments are built from the simple ones above, in this order.
     for key, template in _COMPOUND_FRAGMENTS:
@@ -259,14 +263,22 @@ def delinquency_refresh(
             for statement in POSTGRES_SETTINGS:
                 cursor.execute(statement)
             table = None
-            if not filtered:
+            if filtered is not True:
+                # The whole book or a range or table of loans: the aggregate goes into an analysed
+                # temporary table first (by a parallel query for the whole book), so the planner
+                # knows how many loans it has; a short list of ids (a payment's loan) stays a CTE.
                 table = POSTGRES_AGGREGATE_TABLE
                 # ON COMMIT DROP does not fire when the caller's transaction goes on (a savepoint).
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
-                cursor.execute(render(POSTGRES_FILL_TABLE_SQL, vendor, filtered=False), params)
+                cursor.execute(render(POSTGRES_FILL_TABLE_SQL, vendor, filtered=filtered), params)
                 cursor.execute(f"ANALYZE {table}")
-            cursor.execute(render(POSTGRES_SQL, vendor, filtered=filtered, aggregate_table=table), params)
-            repriced, changed = cursor.fetchone()
+                cursor.execute(f"SELECT MIN(loan_id), MAX(loan_id) FROM {table}")
+                params["min_id"], params["max_id"] = cursor.fetchone()
+            if table and params["min_id"] is None:
+                repriced = changed = 0
+            else:
+                cursor.execute(render(POSTGRES_SQL, vendor, filtered=filtered, aggregate_table=table), params)
+                repriced, changed = cursor.fetchone()
             if table:
                 cursor.execute(f"DROP TABLE {table}")
         else:

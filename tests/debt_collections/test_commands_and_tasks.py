@@ -153,7 +153,7 @@ class TestTwoScansAtOnce:
 @pytest.fixture
 def worker(on_postgres):
     """A real `celery worker` process on the test database, fed through Redis on a queue of its own
-    (its chord's chunk tasks go to the same queue: it is the worker's default queue)."""
+    (the scan sends its chord's chunk tasks to the queue it came from)."""
     if not REDIS_URL:
         pytest.skip("set TEST_REDIS_URL to a running Redis (CI does)")
     db = connection.settings_dict
@@ -164,7 +164,6 @@ def worker(on_postgres):
         f"/{db['NAME']}",
         CELERY_BROKER_URL=REDIS_URL,
         CELERY_RESULT_BACKEND=REDIS_URL,
-        CELERY_TASK_DEFAULT_QUEUE=queue,
     )
     process = subprocess.Popen(  # noqa: S603 - a fixed command line
         [sys.executable, "-m", "celery", "-A", "collections_site", "worker", "--pool", "prefork",

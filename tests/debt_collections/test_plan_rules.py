@@ -75,7 +75,9 @@ def test_the_sql_plan_follows_the_rules(supervisor):
         scanning._create_temp(cursor, "scan_candidates", "loan_id bigint PRIMARY KEY")
         cursor.execute("INSERT INTO scan_candidates SELECT id FROM loans_loan")
         scanning._create_temp(cursor, scanning.PLAN_TABLE, scanning.PLAN_COLUMNS)
-        cursor.execute(scanning._plan_scan_sql(d), {"as_of": AS_OF.isoformat()})
+        cursor.execute(
+            scanning._plan_scan_sql(d), {"as_of": AS_OF.isoformat(), "first_id": 0, "end_id": 2**62}
+        )
         assert scanning.PLAN_TABLE == "scan_plan"
         cursor.execute("SELECT loan_id, action, new_stage, close_reason, new_recommended FROM scan_plan")
         planned = {row[0]: row[1:] for row in cursor.fetchall()}
