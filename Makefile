@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_LOANS ?= 2000
 PORT ?= 8000
 
-.PHONY: run test install lint migrate demo bench-delinquency clean
+.PHONY: run test install lint migrate demo demo-reset bench-delinquency bench-scan clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
@@ -47,6 +47,9 @@ lint: install
 
 bench-delinquency: install
 	$(BIN)/python bench/delinquency.py
+
+bench-scan: install
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis .ruff_cache
