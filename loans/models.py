@@ -298,6 +298,8 @@ class Loan(models.Model):
     schedule_version = models.PositiveSmallIntegerField(_("current schedule version"), default=1)
     # Set by risk scoring; the early-warning stage sends pre-due reminders to loans at risk.
     at_risk = models.BooleanField(_("at risk"), default=False)
+    # After this date the debt is time-barred: no suit, no threat of suit (Reg F 1006.26(b), CONC 7.15).
+    limitation_date = models.DateField(_("limitation date"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     # Delinquency state, derived from the current schedule by delinquency_refresh(as_of).
