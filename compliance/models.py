@@ -403,7 +403,8 @@ class AuditEvent(models.Model):
     subject_type = models.CharField(_("subject type"), max_length=50, blank=True)
     subject_id = models.CharField(_("subject id"), max_length=50, blank=True)
     details = models.JSONField(_("details"), default=dict)
-    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    # Unique: two events can never follow the same one, so the chain cannot fork.
+    prev_hash = models.CharField(_("previous hash"), max_length=64, unique=True)
     hash = models.CharField(_("hash"), max_length=64, unique=True)
 
     Type = AuditEventType
@@ -412,6 +413,12 @@ class AuditEvent(models.Model):
     class Meta:
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
+        permissions = [
+            ("reveal_pii", _("Can reveal national ID numbers and phone numbers")),
+            ("export_personal_data", _("Can export everything held on a borrower")),
+            ("override_contact_rules", _("Can override a denied contact")),
+            ("review_screening_flags", _("Can review flagged notes")),
+        ]
         ordering = ["id"]
         indexes = [models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx")]
         constraints = [
