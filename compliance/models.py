@@ -191,6 +191,16 @@ class BorrowerFlag(models.Model):
         return f"{self.get_kind_display()} ({self.borrower_id})"
 
 
+# Flags that hold a borrower's cases where they are: escalation waits (DESIGN.md section 5 and 6).
+ESCALATION_HOLDS = (
+    BorrowerFlag.Kind.DISPUTE,
+    BorrowerFlag.Kind.BANKRUPTCY,
+    BorrowerFlag.Kind.DECEASED,
+    BorrowerFlag.Kind.LEGAL_REPRESENTATION,
+    BorrowerFlag.Kind.VULNERABLE,
+)
+
+
 class ChannelOptOut(models.Model):
     """The borrower asked not to be contacted on a channel, at one address or on every one."""
 

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
+from compliance.models import ESCALATION_HOLDS, BorrowerFlag
 from debt_collections.models import (
     Case,
     CaseHold,
@@ -169,12 +170,20 @@ def _plan_scan_sql(d: dict) -> str:
     target = _target_stage_sql(dpd)
     qualifies = f"(l.status = 'active' AND l.bucket <> 'current' AND {dpd} >= {_threshold('early_warning')})"
     recommend = f"({dpd} >= {_threshold('legal_referral')})"
-    # A hold in force or an open promise freezes escalation (one join, not a subquery per use).
+    # A hold in force, an open promise or a borrower flag that holds escalation (dispute, bankruptcy,
+    # ...) freezes it: one join, not a subquery per use.
+    holds = ", ".join(f"'{kind}'" for kind in ESCALATION_HOLDS)
     freezes = f"""(
         SELECT h.case_id FROM {_t(CaseHold)} AS h
         WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until >= %(as_of)s)
         UNION
         SELECT pr.case_id FROM {_t(PromiseToPay)} AS pr WHERE pr.status = 'open'
+        UNION
+        SELECT hc.id FROM {_t(Case)} AS hc
+        JOIN {_t(Loan)} AS hl ON hl.id = hc.loan_id
+        JOIN {_t(BorrowerFlag)} AS bf ON bf.borrower_id = hl.borrower_id
+        WHERE hc.status = 'open' AND bf.released_at IS NULL AND (bf.until IS NULL OR bf.until >= %(as_of)s)
+          AND bf.kind IN ({holds})
     )"""
     base = f"""
         SELECT l.id AS loan_id, l.partner_id, l.external_ref AS loan_ref, l.status AS loan_status,

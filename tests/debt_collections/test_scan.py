@@ -287,6 +287,20 @@ class TestFreezes:
         scan_run(as_of=days(36))  # the hold ended yesterday
         assert open_case(loan).stage == "notice"
 
+    def test_a_borrower_flag_such_as_a_dispute_freezes_escalation_too(self, supervisor):
+        from compliance.contact import borrower_flag_release, borrower_flag_set
+
+        loan = make_loan()
+        scan_run(as_of=days(2))
+        flag = borrower_flag_set(
+            borrower=loan.borrower, kind="dispute", reason="Disputes the fee", actor=supervisor
+        )
+        scan_run(as_of=days(10))
+        assert open_case(loan).stage == "early_warning"
+        borrower_flag_release(flag=flag, actor=supervisor)
+        scan_run(as_of=days(11))
+        assert open_case(loan).stage == "follow_up_call"
+
     def test_a_hold_does_not_stop_the_case_from_stepping_down_or_closing(self, supervisor):
         loan = make_loan()
         scan_run(as_of=days(40))
