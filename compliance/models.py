@@ -384,9 +384,10 @@ class AuditEventType(models.TextChoices):
     OVERRIDE = "override", _("contact rule override")
     FLAG_SET = "flag_set", _("borrower flag set")
     FLAG_RELEASED = "flag_released", _("borrower flag released")
-    RULE_EDIT = "rule_edit", _("contact rule edited")
+    RULE_EDIT = "rule_edit", _("rule or policy edited")
     TEMPLATE_EDIT = "template_edit", _("template edited")
     LEXICON_EDIT = "lexicon_edit", _("lexicon edited")
+    SCREENING_REVIEW = "screening_review", _("flagged note reviewed")
     RETENTION = "retention", _("retention purge")
 
 

@@ -9,9 +9,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from compliance.audit import audit_record
+from compliance.models import AuditEventType
 from debt_collections import services
 from debt_collections.models import (
     Case,
@@ -39,8 +42,78 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def _values(obj) -> dict:
+    """The editable fields of a row as the audit log keeps them (a related row by its id)."""
+    return {
+        f.name: f.value_from_object(obj)
+        for f in obj._meta.concrete_fields
+        if f.editable and not f.primary_key
+    }
+
+
+class RuleEditAuditMixin:
+    """Edits of the collection rules (policies, teams and their members) are audited: a ``rule_edit``
+    event in the admin's transaction, naming the fields changed with their old and new values, read
+    from the database (so a revert from the history screen is recorded as well as the change form)."""
+
+    def _audit(self, request, obj, action: str, **details):
+        audit_record(
+            event_type=AuditEventType.RULE_EDIT,
+            actor=request.user,
+            subject=obj,
+            details={"action": action, "object": str(obj), **details},
+        )
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            stored = (
+                type(obj)._default_manager.select_for_update().filter(pk=obj.pk).first() if change else None
+            )
+            super().save_model(request, obj, form, change)
+            if stored is None:
+                self._audit(request, obj, "added", fields=_values(obj))
+                return
+            before, after = _values(stored), _values(obj)
+            fields = {
+                name: {"from": before[name], "to": value}
+                for name, value in after.items()
+                if value != before[name]
+            }
+            if fields:
+                self._audit(request, obj, "changed", fields=fields)
+
+    def save_related(self, request, form, formsets, change):
+        with transaction.atomic():
+            super().save_related(request, form, formsets, change)
+            inlines = {}
+            for formset in formsets:
+                rows = {
+                    "added": [{"id": o.pk, "object": str(o)} for o in formset.new_objects],
+                    "changed": [
+                        {"id": o.pk, "object": str(o), "fields": list(fields)}
+                        for o, fields in formset.changed_objects
+                    ],
+                    "deleted": [{"object": str(o)} for o in formset.deleted_objects],
+                }
+                if any(rows.values()):
+                    inlines[formset.model._meta.model_name] = {k: v for k, v in rows.items() if v}
+            if inlines:
+                self._audit(request, form.instance, "changed", inlines=inlines)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            self._audit(request, obj, "deleted", fields=_values(obj))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                self._audit(request, obj, "deleted", fields=_values(obj))
+            super().delete_queryset(request, queryset)
+
+
 @admin.register(CollectionPolicy)
-class CollectionPolicyAdmin(SimpleHistoryAdmin):
+class CollectionPolicyAdmin(RuleEditAuditMixin, SimpleHistoryAdmin):
     list_display = [
         "name", "product", "early_warning_dpd", "follow_up_call_dpd", "notice_dpd", "restructuring_dpd",
         "legal_referral_dpd", "pre_due_reminder_days",
@@ -59,7 +132,7 @@ class TeamMemberInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(SimpleHistoryAdmin):
+class TeamAdmin(RuleEditAuditMixin, SimpleHistoryAdmin):
     list_display = ["code", "name", "stage"]
     inlines = [TeamMemberInline]
 

@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
-from compliance.models import ESCALATION_HOLDS, BorrowerFlag
+from compliance.audit import audit_record
+from compliance.models import ESCALATION_HOLDS, AuditEventType, BorrowerFlag
 from debt_collections.models import (
     Case,
     CaseHold,
@@ -745,7 +746,10 @@ def unfinished_before(as_of: date) -> list[ScanRun]:
 
 @transaction.atomic
 def finish_run(run_id: int) -> bool:
-    """Mark the run done when every chunk is; True if it is done."""
+    """Mark the run done when every chunk is; True if it is done.
+
+    Writes the run's one audit event: the scan's moves are transitions, counted here, not an event
+    each (a person's move is an event of its own)."""
     run = ScanRun.objects.select_for_update().get(pk=run_id)
     if run.status == ScanRun.Status.DONE:
         return True
@@ -753,6 +757,19 @@ def finish_run(run_id: int) -> bool:
         return False
     run.status, run.finished_at = ScanRun.Status.DONE, timezone.now()
     run.save()
+    totals = run.chunks.aggregate(chunks=Count("id"), **{name: Sum(name) for name in ScanChunk.COUNTERS})
+    audit_record(
+        event_type=AuditEventType.SCAN_RUN,
+        actor=None,
+        actor_label="scan",
+        subject=run,
+        details={
+            "as_of": run.as_of,
+            "full": run.full,
+            "attempt": run.attempts,
+            **{name: int(value or 0) for name, value in totals.items()},
+        },
+    )
     return True
 
 

@@ -4,7 +4,7 @@ cases, put a case on hold and release it, record a promise to pay. And the scan,
 Stage changes go through ``debt_collections.scan.apply_plan``, the writer the scan uses, so a
 person's move leaves the same transition, history row and outbox event as the scan's. Every function
 takes keyword arguments, runs in one transaction and raises ``ValidationError`` naming the bad field
-(``PermissionDenied`` when the actor may not do it).
+(``PermissionDenied`` when the actor may not do it). Each writes its audit event in that transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_update_with_history
 
+from compliance.audit import audit_record
+from compliance.models import AuditEventType
 from debt_collections import stages
 from debt_collections.models import Case, CaseHold, PromiseToPay, Team
 from debt_collections.scan import (
@@ -80,7 +82,8 @@ def _locked_open_case(case: Case) -> Case:
 
 
 def _apply_one(*, case: Case, action: str, to_stage: str, close_reason: str, reason: str, actor, as_of: date):
-    """Write one person's stage change through the scan's writer."""
+    """Write one person's stage change through the scan's writer, and its audit event (the scan's
+    moves are counted in one event per run instead: ``scan.finish_run``)."""
     loan = case.loan
     dpd = loan.days_past_due(as_of)
     team = case.team_id
@@ -125,6 +128,18 @@ def _apply_one(*, case: Case, action: str, to_stage: str, close_reason: str, rea
         cursor.execute(f"INSERT INTO {PLAN_TABLE} ({columns}) VALUES ({placeholders})", row)  # noqa: S608
         apply_plan(cursor, as_of=as_of, now=timezone.now(), actor_id=actor.pk, chunk_id=None)
         _drop_temp(cursor, PLAN_TABLE)
+    audit_record(
+        event_type=AuditEventType.STAGE_CHANGE,
+        actor=actor,
+        subject=case,
+        details={
+            "from": case.stage,
+            "to": None if action == "close" else to_stage,
+            "reason": reason,
+            "close_reason": close_reason,
+            "as_of": as_of,
+        },
+    )
     case.refresh_from_db()
     return case
 
@@ -169,7 +184,20 @@ def referral_approve(*, case: Case, actor, reason: str, as_of: date | None = Non
     case = _locked_open_case(case)
     if case.referral_recommended_on is None:
         raise field_error("case", _("The scan has not recommended this case for legal referral."))
-    return case_move(case=case, to_stage=stages.Stage.LEGAL_REFERRAL, actor=actor, reason=reason, as_of=as_of)
+    recommended_on = case.referral_recommended_on
+    case = case_move(case=case, to_stage=stages.Stage.LEGAL_REFERRAL, actor=actor, reason=reason, as_of=as_of)
+    audit_record(
+        event_type=AuditEventType.APPROVAL,
+        actor=actor,
+        subject=case,
+        details={
+            "approved": "legal_referral",
+            "case": case.pk,
+            "reason": reason.strip(),
+            "recommended_on": recommended_on,
+        },
+    )
+    return case
 
 
 @transaction.atomic
@@ -208,6 +236,7 @@ def cases_reassign(*, cases: Iterable[Case], assignee, actor, reason: str) -> in
     if len(rows) != len(ids) or closed:
         raise field_error("cases", _("Only open cases can be reassigned."))
     changed = [c for c in rows if c.assignee_id != assignee.pk]
+    previous = {str(c.pk): c.assignee_id for c in changed}
     now = timezone.now()
     for c in changed:
         c.assignee = assignee
@@ -219,6 +248,18 @@ def cases_reassign(*, cases: Iterable[Case], assignee, actor, reason: str) -> in
             ["assignee", "updated_at"],
             default_user=actor,
             default_change_reason=reason[:100],
+        )
+        audit_record(
+            event_type=AuditEventType.REASSIGNMENT,
+            actor=actor,
+            subject=assignee,
+            details={
+                "cases": [c.pk for c in changed],
+                "assignee": assignee.pk,
+                "assignee_username": assignee.get_username(),
+                "previous_assignees": previous,
+                "reason": reason,
+            },
         )
     return len(changed)
 
@@ -242,6 +283,14 @@ def case_hold_add(
     )
     hold._change_reason = "hold added"
     hold.save()
+    # The note stays on the hold: free text about a borrower (health, say) has no place in a log
+    # that can never be purged.
+    audit_record(
+        event_type=AuditEventType.FLAG_SET,
+        actor=actor,
+        subject=case,
+        details={"hold": hold.pk, "reason": reason, "until": until},
+    )
     return hold
 
 
@@ -254,6 +303,12 @@ def case_hold_release(*, hold: CaseHold, actor) -> CaseHold:
     hold.released_at, hold.released_by = timezone.now(), actor
     hold._change_reason = "hold released"
     hold.save()
+    audit_record(
+        event_type=AuditEventType.FLAG_RELEASED,
+        actor=actor,
+        subject=(Case._meta.label_lower, hold.case_id),
+        details={"hold": hold.pk, "reason": hold.reason},
+    )
     return hold
 
 

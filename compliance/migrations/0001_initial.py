@@ -301,7 +301,7 @@ class Migration(migrations.Migration):
             name='AuditEvent',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(choices=[('login', 'login'), ('login_failed', 'failed login'), ('pii_reveal', 'personal data revealed'), ('export', 'export'), ('data_subject_export', 'data-subject export'), ('stage_change', 'stage change'), ('scan_run', 'collections scan'), ('approval', 'approval'), ('reassignment', 'reassignment'), ('override', 'contact rule override'), ('flag_set', 'borrower flag set'), ('flag_released', 'borrower flag released'), ('rule_edit', 'contact rule edited'), ('template_edit', 'template edited'), ('lexicon_edit', 'lexicon edited'), ('retention', 'retention purge')], max_length=30, verbose_name='event')),
+                ('event_type', models.CharField(choices=[('login', 'login'), ('login_failed', 'failed login'), ('pii_reveal', 'personal data revealed'), ('export', 'export'), ('data_subject_export', 'data-subject export'), ('stage_change', 'stage change'), ('scan_run', 'collections scan'), ('approval', 'approval'), ('reassignment', 'reassignment'), ('override', 'contact rule override'), ('flag_set', 'borrower flag set'), ('flag_released', 'borrower flag released'), ('rule_edit', 'rule or policy edited'), ('template_edit', 'template edited'), ('lexicon_edit', 'lexicon edited'), ('screening_review', 'flagged note reviewed'), ('retention', 'retention purge')], max_length=30, verbose_name='event')),
                 ('at', models.DateTimeField(db_index=True, verbose_name='at')),
                 ('actor_label', models.CharField(max_length=150, verbose_name='actor')),
                 ('subject_type', models.CharField(blank=True, max_length=50, verbose_name='subject type')),
@@ -317,7 +317,7 @@ class Migration(migrations.Migration):
                 'ordering': ['id'],
                 'permissions': [('reveal_pii', 'Can reveal national ID numbers and phone numbers'), ('export_personal_data', 'Can export everything held on a borrower'), ('override_contact_rules', 'Can override a denied contact'), ('review_screening_flags', 'Can review flagged notes')],
                 'indexes': [models.Index(fields=['subject_type', 'subject_id'], name='audit_subject_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('event_type__in', ['login', 'login_failed', 'pii_reveal', 'export', 'data_subject_export', 'stage_change', 'scan_run', 'approval', 'reassignment', 'override', 'flag_set', 'flag_released', 'rule_edit', 'template_edit', 'lexicon_edit', 'retention'])), name='audit_type_valid')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('event_type__in', ['login', 'login_failed', 'pii_reveal', 'export', 'data_subject_export', 'stage_change', 'scan_run', 'approval', 'reassignment', 'override', 'flag_set', 'flag_released', 'rule_edit', 'template_edit', 'lexicon_edit', 'screening_review', 'retention'])), name='audit_type_valid')],
             },
         ),
         migrations.CreateModel(
