@@ -22,7 +22,12 @@ Speed (a million loans in minutes) decides the shape of the code:
   Memory stays flat (about 230 MB for a million loans).
 * Raw inserts skip Django's defaults and ``auto_now`` fields, so every column is set explicitly
   (``_check_columns`` fails loudly if a model grows one this module does not know), and they skip
-  django-simple-history too: demo rows have no history, on purpose.
+  django-simple-history too: demo rows have no history, on purpose. They skip the model fields'
+  conversions as well, so the national ID goes in as the field stores it: a Fernet token and its
+  lookup hash (``loans.crypto``, about 10 us a borrower).
+
+The same seed gives the same book, down to every national ID; only the stored tokens differ from run
+to run (a Fernet token holds its creation time and a random IV).
 
 Everything runs in one transaction: a failure leaves the database as it was.
 """
@@ -55,7 +60,7 @@ from faker import Faker
 from faker.providers.ssn.zh_CN import Provider as ZhSsnProvider
 from tqdm import tqdm
 
-from loans import schedules, services
+from loans import crypto, schedules, services
 from loans.delinquency import BUCKET_FLOORS, bucket_for
 from loans.models import (
     Allocation,
@@ -220,8 +225,8 @@ REPEAT_BORROWER_SHARE = 0.07
 # fmt: off
 COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
     Borrower: (
-        "id", "partner_id", "external_ref", "full_name", "national_id", "date_of_birth", "time_zone",
-        "preferred_language", "region", "created_at", "updated_at",
+        "id", "partner_id", "external_ref", "full_name", "national_id", "national_id_hash", "date_of_birth",
+        "time_zone", "preferred_language", "region", "created_at", "updated_at",
     ),
     ContactPoint: (
         "id", "borrower_id", "kind", "label", "value", "is_primary", "consent_given", "opted_out",
@@ -231,7 +236,7 @@ COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
         "id", "partner_id", "borrower_id", "product_id", "external_ref", "currency", "principal",
         "annual_rate", "term", "start_date", "first_due_date", "status", "closed_on", "schedule_version",
         "at_risk", "created_at", "oldest_unpaid_due_date", "overdue_principal", "overdue_interest",
-        "overdue_fee", "overdue_penalty", "outstanding_principal", "bucket",
+        "overdue_fee", "overdue_penalty", "outstanding_principal", "bucket", "limitation_date",
     ),
     Installment: (
         "id", "loan_id", "schedule_version", "number", "due_date", "principal_due", "interest_due",
@@ -535,9 +540,10 @@ class _Generator:
         else:
             region, zone, language = "GB-ENG", "Europe/London", "en"
         created = self.stamps[(start - 1 - int(random() * 29)) * STAMP_SLOTS + 96 + int(random() * 168)]
+        name, national_id = self._name(locale), self._national_id(locale, born)
         out.rows[Borrower].append(
-            (borrower_id, self.partners[partner], self._ref(partner, 0), self._name(locale),
-             self._national_id(locale, born), self.iso[born], zone, language, region, created, created)
+            (borrower_id, self.partners[partner], self._ref(partner, 0), name, crypto.encrypt(national_id),
+             crypto.lookup_hash(national_id), self.iso[born], zone, language, region, created, created)
         )  # fmt: skip
 
         mobile = self._phone(locale, area_codes)
@@ -762,7 +768,7 @@ class _Generator:
             (loan_txt, partner_id, str(borrower_id), product.id_txt, self._ref(partner, 1), CURRENCY,
              _fmt(principal * 100), rate, NUMBERS[term - 1], iso[start], iso[first_due], status, closed_on,
              "1", at_risk, created, oldest_txt, _fmt(overdue_p), _fmt(overdue_i), _fmt(overdue_f), ZERO_TXT,
-             _fmt(outstanding), bucket)
+             _fmt(outstanding), bucket, "")
         )  # fmt: skip
         next_id[Loan] += 1
 

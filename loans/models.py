@@ -15,7 +15,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
+from loans.crypto import EncryptedCharField, LookupHashField, lookup_hash
 from loans.delinquency import BUCKET_FLOORS, days_past_due
+from loans.masking import mask_contact_value
 from loans.money import SUPPORTED_CURRENCIES
 from loans.schedules import Frequency, RepaymentMethod
 
@@ -57,11 +59,41 @@ class Language(models.TextChoices):
     EN = "en", _("English")
 
 
+class BorrowerQuerySet(models.QuerySet):
+    """Keeps ``national_id_hash`` with ``national_id`` where ``pre_save`` does not run."""
+
+    def with_national_id(self, number: str):
+        """Borrowers with this national ID number (exact match, normalised), found through the hash."""
+        digest = lookup_hash(number)
+        return self.filter(national_id_hash=digest) if digest else self.none()
+
+    def update(self, **kwargs):
+        if "national_id" in kwargs and "national_id_hash" not in kwargs:
+            value = kwargs["national_id"]
+            if not isinstance(value, str):
+                raise TypeError("update national_id with a plain string: its hash is computed in Python")
+            kwargs["national_id_hash"] = lookup_hash(value)
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        objs, fields = list(objs), list(fields)
+        if "national_id" in fields and "national_id_hash" not in fields:
+            for obj in objs:
+                obj.national_id_hash = lookup_hash(obj.national_id)
+            fields.append("national_id_hash")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class Borrower(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="borrowers")
     external_ref = models.CharField(_("external reference"), max_length=100)
     full_name = models.CharField(_("full name"), max_length=200)
-    national_id = models.CharField(_("national ID"), max_length=64, blank=True)
+    # Stored as a Fernet token (loans.crypto); never filtered on: find a number through national_id_hash
+    # (Borrower.objects.with_national_id(number)). Shown masked; compliance.pii reveals it, audited.
+    national_id = EncryptedCharField(_("national ID"), max_length=64, blank=True)
+    # HMAC-SHA256 of the normalised number under FIELD_HASH_KEY, set on save; "" when there is none.
+    # The database default keeps raw inserts that leave it out (bench/delinquency.py) valid.
+    national_id_hash = LookupHashField(_("national ID lookup hash"), source="national_id", db_default="")
     date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
     # IANA zone of the borrower's location; contact rules fail closed when it is empty.
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
@@ -75,9 +107,12 @@ class Borrower(models.Model):
 
     history = HistoricalRecords()
 
+    objects = BorrowerQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("borrower")
         verbose_name_plural = _("borrowers")
+        indexes = [models.Index(fields=["national_id_hash"], name="borrower_national_id_hash_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["partner", "external_ref"],
@@ -100,6 +135,13 @@ class Borrower(models.Model):
 
     def __str__(self):
         return self.full_name
+
+    def save(self, *args, **kwargs):
+        # pre_save recomputes the hash only for the fields saved: keep it with the number.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "national_id" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "national_id_hash"}
+        super().save(*args, **kwargs)
 
 
 class ContactPoint(models.Model):
@@ -163,7 +205,8 @@ class ContactPoint(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.value}"
+        # Masked: this is what admin inlines, drop-downs, delete pages and log entries print (PII).
+        return f"{self.get_kind_display()} {mask_contact_value(self.kind, self.value)}"
 
 
 class AllocationOrder(models.TextChoices):

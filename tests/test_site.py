@@ -86,7 +86,13 @@ def test_production_refuses_unsafe_settings(env, message):
 
 
 def test_production_starts_with_safe_settings():
-    result = _django_check(DJANGO_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="collections.example")
+    result = _django_check(
+        DJANGO_ENV="production",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="collections.example",
+        FIELD_ENCRYPTION_KEYS="a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",  # base64 of 32 x "k"
+        FIELD_HASH_KEY="h" * 40,
+    )
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
 
