@@ -132,6 +132,35 @@ DEFAULT_CURRENCY = env.str("DEFAULT_CURRENCY", default="CNY")
 # Penalty accrual never takes a loan's yearly cost above it (NIFA 2018: nothing above the legal cap).
 PENALTY_ANNUAL_COST_CAP = Decimal(env.str("PENALTY_ANNUAL_COST_CAP", default="0.24"))
 
+# --- personal data at rest ------------------------------------------------------------------------
+# National ID numbers are stored as Fernet tokens (loans.crypto). FIELD_ENCRYPTION_KEYS: comma-separated
+# Fernet keys; the first encrypts, all decrypt. Rotation: put a new key first, run
+# `manage.py rotate_encryption_keys`, then drop the old key. FIELD_HASH_KEY keys the HMAC-SHA256 kept
+# beside each number for exact-match lookup. Development runs on fixed keys made from the constants
+# below (the Fernet key is b"development-only-fernet-key-0001" in base64); production refuses to start
+# without its own. A new Fernet key:
+#   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQtb25seS1mZXJuZXQta2V5LTAwMDE="  # noqa: S105
+DEVELOPMENT_FIELD_HASH_KEY = "development-only-field-hash-key-do-not-use-in-production"  # noqa: S105
+FIELD_ENCRYPTION_KEYS = [key.strip() for key in env.list("FIELD_ENCRYPTION_KEYS", default=[]) if key.strip()]
+FIELD_HASH_KEY = env.str("FIELD_HASH_KEY", default="")
+if PRODUCTION:
+    if not FIELD_ENCRYPTION_KEYS or DEVELOPMENT_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS:
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production needs FIELD_ENCRYPTION_KEYS set to its own Fernet keys"
+        )
+    if FIELD_HASH_KEY == DEVELOPMENT_FIELD_HASH_KEY or len(FIELD_HASH_KEY) < 32:
+        raise ImproperlyConfigured(
+            "DJANGO_ENV=production needs FIELD_HASH_KEY set to a random value of 32+ characters"
+        )
+FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or [DEVELOPMENT_FIELD_ENCRYPTION_KEY]
+FIELD_HASH_KEY = FIELD_HASH_KEY or DEVELOPMENT_FIELD_HASH_KEY
+_BASE64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+if any(len(key) != 44 or key[43] != "=" or not set(key[:43]) <= _BASE64URL for key in FIELD_ENCRYPTION_KEYS):
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS must hold Fernet keys: 32 url-safe base64-encoded bytes (44 characters) each"
+    )
+
 # --- Celery --------------------------------------------------------------------------------------
 # With no broker configured, tasks run in-process (the embedded default); with one, on the workers.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
@@ -167,6 +196,19 @@ CELERY_BEAT_SCHEDULE = {
         # A scan that could not start within six hours waits for the next night (which resumes it).
         "options": {"expires": 6 * 3600},
     },
+}
+
+# --- personal data retention -------------------------------------------------------------------------
+# Borrowers with no active loan whose last activity (loan or case closed, contact attempt) is older
+# than this are anonymised, unless under legal hold; the collection records stay (NIFA 2018: at
+# least 5 years; Reg F 1006.100: 3). Beat runs the purge weekly, Sundays 03:30 local time.
+RETENTION_YEARS = env.int("RETENTION_YEARS", default=5)
+if RETENTION_YEARS < 1:
+    raise ImproperlyConfigured("RETENTION_YEARS must be a whole number of years, at least 1")
+CELERY_BEAT_SCHEDULE["retention-purge"] = {
+    "task": "compliance.retention_purge",
+    "schedule": crontab(day_of_week="sunday", hour=3, minute=30),
+    "options": {"expires": 24 * 3600},
 }
 
 # --- API -----------------------------------------------------------------------------------------
