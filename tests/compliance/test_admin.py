@@ -1,0 +1,66 @@
+"""Every compliance admin page renders for a superuser in bounded queries; rule edits are audited."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from compliance.models import (
+    AuditEvent,
+    BorrowerFlag,
+    ChannelOptOut,
+    ContactAttempt,
+    ContactOverride,
+    ContactRule,
+    JurisdictionProfile,
+)
+from loans.models import ContactPoint
+from tests.factories import BorrowerFactory
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [JurisdictionProfile, ContactRule, BorrowerFlag, ContactOverride, ChannelOptOut, ContactAttempt]
+
+
+@pytest.fixture
+def records(admin_user):
+    borrower = BorrowerFactory()
+    point = ContactPoint.objects.create(borrower=borrower, kind="phone", value="13812345678")
+    at = datetime(2026, 6, 10, 2, 0, tzinfo=UTC)
+    BorrowerFlag.objects.create(borrower=borrower, kind="dispute", reason="r", set_by=admin_user, set_at=at)
+    ContactOverride.objects.create(
+        borrower=borrower, channel="call", reasons=["quiet_hours"], reason="r", granted_by=admin_user,
+        granted_at=at, valid_until=datetime(2026, 6, 11, tzinfo=UTC),
+    )  # fmt: skip
+    ChannelOptOut.objects.create(borrower=borrower, channel="sms", contact_point=point, at=at)
+    ContactAttempt.objects.create(
+        borrower=borrower, contact_point=point, channel="call", direction="outbound", at=at
+    )
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_pages_render_and_never_show_a_phone_number(
+    admin_client, records, model, django_assert_max_num_queries
+):
+    opts = model._meta
+    with django_assert_max_num_queries(20):
+        response = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    assert response.status_code == 200
+    assert "13812345678" not in response.content.decode()
+    obj = model.objects.order_by("pk").last()
+    response = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+    assert response.status_code == 200
+    assert "13812345678" not in response.content.decode()
+
+
+def test_editing_a_rule_in_the_admin_is_audited(admin_client):
+    rule = ContactRule.objects.get(profile__code="cn", rule="quiet_hours")
+    response = admin_client.post(
+        reverse("admin:compliance_contactrule_change", args=[rule.pk]),
+        {"profile": rule.profile_id, "rule": "quiet_hours", "enabled": "on", "start": "21:30:00",
+         "end": "08:00:00", "mode": "", "limit": "", "citation": rule.citation},
+    )  # fmt: skip
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(event_type="rule_edit")
+    assert event.details["values"]["start"] == "21:30:00"
+    assert event.actor.is_superuser
