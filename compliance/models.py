@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from loans.models import Borrower, ContactPoint, Loan
@@ -96,8 +97,8 @@ class ContactRule(models.Model):
     rule = models.CharField(_("rule"), max_length=40, choices=Rule.choices)
     enabled = models.BooleanField(_("enabled"), default=True)
     limit = models.PositiveSmallIntegerField(_("limit"), null=True, blank=True)
-    start = models.TimeField(_("from"), null=True, blank=True)
-    end = models.TimeField(_("until"), null=True, blank=True)
+    start = models.TimeField(pgettext_lazy("time window", "from"), null=True, blank=True)
+    end = models.TimeField(pgettext_lazy("time window", "until"), null=True, blank=True)
     mode = models.CharField(_("mode"), max_length=30, blank=True)
     citation = models.CharField(_("citation"), max_length=300)
 
