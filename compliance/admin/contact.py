@@ -146,8 +146,79 @@ class BorrowerFlagAdmin(SimpleHistoryAdmin):
         self.message_user(request, _("%(n)s flags released.") % {"n": released}, messages.SUCCESS)
 
 
+class ServiceAddMixin:
+    """Add-only screens whose form writes through a service in ``clean()``; the admin's transaction
+    rolls it back if anything later fails, and the service's refusals show as form errors."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def save_model(self, request, obj, form, change):
+        if not obj.pk:
+            obj.save()
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ServiceForm(forms.ModelForm):
+    request = None
+
+    def call_service(self, cleaned):
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = self.call_service(cleaned)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+        except PermissionDenied as exc:
+            raise ValidationError(str(exc) or _("You are not allowed to do this.")) from None
+        return cleaned
+
+
+class ContactOverrideForm(ServiceForm):
+    codes = forms.CharField(
+        label=_("reason codes overridden"),
+        help_text=_("Comma-separated, as check_contact gave them: quiet_hours, daily_connected_cap, ..."),
+    )
+
+    class Meta:
+        model = ContactOverride
+        fields = ["borrower", "channel", "contact_point", "reason"]
+
+    def call_service(self, cleaned):
+        return contact.contact_override_grant(
+            borrower=cleaned["borrower"], channel=cleaned["channel"],
+            contact_point=cleaned.get("contact_point"),
+            reasons=[code.strip() for code in cleaned["codes"].split(",") if code.strip()],
+            reason=cleaned["reason"], actor=self.request.user,
+        )  # fmt: skip
+
+
+class ChannelOptOutForm(ServiceForm):
+    class Meta:
+        model = ChannelOptOut
+        fields = ["borrower", "channel", "contact_point", "note"]
+
+    def call_service(self, cleaned):
+        return contact.channel_opt_out_record(
+            borrower=cleaned["borrower"], channel=cleaned["channel"],
+            contact_point=cleaned.get("contact_point"), note=cleaned.get("note", ""),
+        )  # fmt: skip
+
+
 @admin.register(ContactOverride)
-class ContactOverrideAdmin(ReadOnly, admin.ModelAdmin):
+class ContactOverrideAdmin(ServiceAddMixin, admin.ModelAdmin):
+    form = ContactOverrideForm
+    raw_id_fields = ["borrower", "contact_point"]
     list_display = [
         "borrower", "channel", "reasons", "reason", "granted_by", "granted_at", "valid_until", "used_at",
     ]  # fmt: skip
@@ -155,7 +226,9 @@ class ContactOverrideAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(ChannelOptOut)
-class ChannelOptOutAdmin(ReadOnly, admin.ModelAdmin):
+class ChannelOptOutAdmin(ServiceAddMixin, admin.ModelAdmin):
+    form = ChannelOptOutForm
+    raw_id_fields = ["borrower", "contact_point"]
     list_display = ["borrower", "channel", "contact_point_id", "at", "note"]  # the id: no phone on screen
     list_select_related = ["borrower"]
 

@@ -1,8 +1,10 @@
 """Every compliance admin page renders for a superuser in bounded queries; rule edits are audited."""
 
 from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from compliance.models import (
@@ -64,3 +66,50 @@ def test_editing_a_rule_in_the_admin_is_audited(admin_client):
     event = AuditEvent.objects.get(event_type="rule_edit")
     assert event.details["values"]["start"] == "21:30:00"
     assert event.actor.is_superuser
+
+
+def test_a_supervisor_grants_an_override_in_the_admin_and_a_collector_cannot(client, records):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    borrower = BorrowerFlag.objects.get().borrower
+    url = reverse("admin:compliance_contactoverride_add")
+    data = {
+        "borrower": borrower.pk,
+        "channel": "call",
+        "codes": "quiet_hours",
+        "reason": "Asked for a late call",
+    }
+    users = {}
+    for name in ("supervisor", "collector"):
+        user = get_user_model().objects.create_user(
+            username=f"a-{name}", password="x-unused-x", is_staff=True
+        )
+        user.groups.add(Group.objects.get(name=name))
+        user.user_permissions.add(Permission.objects.get(codename="add_contactoverride"))
+        users[name] = user
+    client.force_login(users["collector"])
+    response = client.post(url, data)
+    assert response.status_code == 200 and ContactOverride.objects.count() == 1  # the fixture's only
+    client.force_login(users["supervisor"])
+    response = client.post(url, {**data, "codes": "bankruptcy"})
+    assert response.status_code == 200 and ContactOverride.objects.count() == 1
+    response = client.post(url, data)
+    assert response.status_code == 302
+    granted = ContactOverride.objects.latest("pk")
+    assert granted.granted_by == users["supervisor"] and granted.reasons == ["quiet_hours"]
+    assert AuditEvent.objects.filter(event_type="override", actor=users["supervisor"]).exists()
+
+
+def test_the_check_contact_command(records):
+    borrower = BorrowerFlag.objects.get().borrower
+    point = ContactPoint.objects.get(borrower=borrower)
+    out = StringIO()
+    with pytest.raises(SystemExit) as excinfo:
+        call_command("check_contact", borrower.pk, "--channel", "call", "--contact-point", point.pk,
+                     "--at", "2026-06-10T12:00+08:00", stdout=out)  # fmt: skip
+    assert excinfo.value.code == 3
+    assert out.getvalue().startswith("denied: dispute_hold")
+    assert "not until a person lifts the bar" in out.getvalue()
+    with pytest.raises(CommandError, match="needs an offset"):
+        call_command("check_contact", borrower.pk, "--channel", "call", "--at", "2026-06-10T12:00")
