@@ -87,65 +87,6 @@ class ContactRuleAdmin(SimpleHistoryAdmin):
         super().delete_model(request, obj)
 
 
-class BorrowerFlagForm(forms.ModelForm):
-    request = None
-
-    class Meta:
-        model = BorrowerFlag
-        fields = ["borrower", "kind", "reason", "until"]
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.instance = contact.borrower_flag_set(
-                borrower=cleaned["borrower"], kind=cleaned["kind"], reason=cleaned["reason"],
-                until=cleaned.get("until"), actor=self.request.user,
-            )  # fmt: skip
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        except PermissionDenied:
-            raise ValidationError(_("You are not allowed to do this.")) from None
-        return cleaned
-
-
-@admin.register(BorrowerFlag)
-class BorrowerFlagAdmin(SimpleHistoryAdmin):
-    form = BorrowerFlagForm
-    list_display = ["borrower", "kind", "reason", "until", "set_by", "set_at", "released_at"]
-    list_filter = ["kind", ("released_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["borrower", "set_by"]
-    raw_id_fields = ["borrower"]
-    actions = ["release"]
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
-
-    def save_model(self, request, obj, form, change):
-        if not obj.pk:  # written by the flag service in the form's clean()
-            obj.save()
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description=_("Release the selected flags"))
-    def release(self, request, queryset):
-        released = 0
-        for flag in queryset.filter(released_at__isnull=True):
-            try:
-                contact.borrower_flag_release(flag=flag, actor=request.user)
-            except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                return
-            released += 1
-        self.message_user(request, _("%(n)s flags released.") % {"n": released}, messages.SUCCESS)
-
-
 class ServiceAddMixin:
     """Add-only screens whose form writes through a service in ``clean()``; the admin's transaction
     rolls it back if anything later fails, and the service's refusals show as form errors."""
@@ -182,6 +123,40 @@ class ServiceForm(forms.ModelForm):
         except PermissionDenied as exc:
             raise ValidationError(str(exc) or _("You are not allowed to do this.")) from None
         return cleaned
+
+
+class BorrowerFlagForm(ServiceForm):
+    class Meta:
+        model = BorrowerFlag
+        fields = ["borrower", "kind", "reason", "until"]
+
+    def call_service(self, cleaned):
+        return contact.borrower_flag_set(
+            borrower=cleaned["borrower"], kind=cleaned["kind"], reason=cleaned["reason"],
+            until=cleaned.get("until"), actor=self.request.user,
+        )  # fmt: skip
+
+
+@admin.register(BorrowerFlag)
+class BorrowerFlagAdmin(ServiceAddMixin, SimpleHistoryAdmin):
+    form = BorrowerFlagForm
+    list_display = ["borrower", "kind", "reason", "until", "set_by", "set_at", "released_at"]
+    list_filter = ["kind", ("released_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["borrower", "set_by"]
+    raw_id_fields = ["borrower"]
+    actions = ["release"]
+
+    @admin.action(description=_("Release the selected flags"))
+    def release(self, request, queryset):
+        released = 0
+        for flag in queryset.filter(released_at__isnull=True):
+            try:
+                contact.borrower_flag_release(flag=flag, actor=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            released += 1
+        self.message_user(request, _("%(n)s flags released.") % {"n": released}, messages.SUCCESS)
 
 
 class ContactOverrideForm(ServiceForm):

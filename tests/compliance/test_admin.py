@@ -113,3 +113,15 @@ def test_the_check_contact_command(records):
     assert "not until a person lifts the bar" in out.getvalue()
     with pytest.raises(CommandError, match="needs an offset"):
         call_command("check_contact", borrower.pk, "--channel", "call", "--at", "2026-06-10T12:00")
+
+
+def test_adding_a_flag_in_the_admin_goes_through_the_service(admin_client, records):
+    borrower = BorrowerFlag.objects.get().borrower
+    url = reverse("admin:compliance_borrowerflag_add")
+    data = {"borrower": borrower.pk, "kind": "bankruptcy", "reason": "  "}
+    response = admin_client.post(url, data)
+    assert response.status_code == 200 and BorrowerFlag.objects.count() == 1
+    response = admin_client.post(url, {**data, "reason": "Court filing"})
+    assert response.status_code == 302
+    flag = BorrowerFlag.objects.get(kind="bankruptcy")
+    assert flag.set_by.is_superuser and AuditEvent.objects.filter(event_type="flag_set").count() == 1
