@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from collections_site.admin_tools import ReadOnlyAdminMixin, ServiceAddAdminMixin, ServiceForm
 from compliance.audit import audit_record
 from compliance.models import AuditEventType
 from debt_collections import services
@@ -29,17 +30,6 @@ from debt_collections.models import (
     Team,
     TeamMember,
 )
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _values(obj) -> dict:
@@ -236,7 +226,6 @@ class CaseAdmin(SimpleHistoryAdmin):
     )
     def approve_referral(self, request, queryset):
         def approve():
-            from django.db import transaction
 
             with transaction.atomic():
                 for case in queryset:
@@ -248,68 +237,30 @@ class CaseAdmin(SimpleHistoryAdmin):
         self._run(request, approve, _("%(n)s cases referred."))
 
 
-class ServiceFormMixin:
-    """A model form whose ``clean`` writes through a service (the admin view's transaction rolls it
-    back if anything later fails), so the service's checks show as form errors, never a 500."""
-
-    request = None
-
-    def call_service(self):
-        raise NotImplementedError
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.instance = self.call_service()
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        except PermissionDenied:
-            raise ValidationError(_("You are not allowed to do this.")) from None
-        return cleaned
-
-
-class CaseHoldForm(ServiceFormMixin, forms.ModelForm):
+class CaseHoldForm(ServiceForm):
     class Meta:
         model = CaseHold
         fields = ["case", "reason", "note", "until"]
 
-    def call_service(self):
-        c = self.cleaned_data
+    def call_service(self, c):
         return services.case_hold_add(
             case=c["case"], reason=c["reason"], note=c["note"], until=c.get("until"), actor=self.request.user
         )
 
 
-class PromiseForm(ServiceFormMixin, forms.ModelForm):
+class PromiseForm(ServiceForm):
     class Meta:
         model = PromiseToPay
         fields = ["case", "amount", "promised_date"]
 
-    def call_service(self):
-        c = self.cleaned_data
+    def call_service(self, c):
         return services.promise_record(
             case=c["case"], amount=c["amount"], promised_date=c["promised_date"], actor=self.request.user
         )
 
 
-class ServiceAddAdmin(SimpleHistoryAdmin):
+class ServiceAddAdmin(ServiceAddAdminMixin, SimpleHistoryAdmin):
     raw_id_fields = ["case"]
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
-
-    def save_model(self, request, obj, form, change):
-        if not obj.pk:  # written by the service in the form's clean()
-            obj.save()
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CaseHold)

@@ -22,22 +22,10 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from collections_site.admin_tools import ReadOnlyAdminMixin
 from loans.crypto import lookup_hash
 from loans.masking import mask_contact_value, mask_national_id
 from loans.models import Allocation, Borrower, ContactPoint, Installment, Loan, LoanProduct, Partner, Payment
-
-
-class ReadOnlyMixin:
-    """Money records are written by services only (allocation replay, delinquency refresh)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Partner)
@@ -262,7 +250,7 @@ class LoanProductAdmin(SimpleHistoryAdmin):
     list_filter = ["currency", "repayment_method", "frequency", "is_active"]
 
 
-class InstallmentInline(ReadOnlyMixin, admin.TabularInline):
+class InstallmentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Installment
     extra = 0
     fields = [
@@ -283,7 +271,7 @@ class InstallmentInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Loan)
-class LoanAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+class LoanAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "external_ref",
         "borrower",
@@ -302,14 +290,14 @@ class LoanAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
     inlines = [InstallmentInline]
 
 
-class AllocationInline(ReadOnlyMixin, admin.TabularInline):
+class AllocationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Allocation
     extra = 0
     raw_id_fields = ["installment"]
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = ["external_ref", "loan", "amount", "currency", "value_date", "status", "unapplied_amount"]
     list_filter = ["status", "channel", "partner"]
     search_fields = ["external_ref", "loan__external_ref"]
@@ -319,7 +307,7 @@ class PaymentAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Installment)
-class InstallmentAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+class InstallmentAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "loan",
         "schedule_version",
@@ -335,7 +323,7 @@ class InstallmentAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
+class AllocationAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = ["payment", "installment", "principal", "interest", "fee", "penalty"]
     raw_id_fields = ["payment", "installment"]
     list_select_related = ["payment", "installment"]

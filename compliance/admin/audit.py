@@ -18,6 +18,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from collections_site.admin_tools import ReadOnlyAdminMixin
 from compliance.audit import ChainProblem, chain_problems
 from compliance.models import AuditEvent
 
@@ -39,7 +40,7 @@ def tail_status(window: int = CHAIN_WINDOW) -> tuple[ChainProblem | None, list[A
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "at", "event_type", "actor_label", "subject_type", "subject_id", "short_details"]
     list_display_links = ["id", "at"]
     list_filter = ["event_type", "at"]
@@ -53,15 +54,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "prev_hash", "hash",
     ]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("details"))
     def short_details(self, obj):

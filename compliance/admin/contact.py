@@ -8,6 +8,7 @@ from django.forms.models import model_to_dict
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from collections_site.admin_tools import ReadOnlyAdminMixin, ServiceAddAdminMixin, ServiceForm
 from compliance import contact
 from compliance.audit import audit_record
 from compliance.models import (
@@ -19,17 +20,6 @@ from compliance.models import (
     ContactRule,
     JurisdictionProfile,
 )
-
-
-class ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ContactRuleInline(admin.TabularInline):
@@ -87,44 +77,6 @@ class ContactRuleAdmin(SimpleHistoryAdmin):
         super().delete_model(request, obj)
 
 
-class ServiceAddMixin:
-    """Add-only screens whose form writes through a service in ``clean()``; the admin's transaction
-    rolls it back if anything later fails, and the service's refusals show as form errors."""
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
-
-    def save_model(self, request, obj, form, change):
-        if not obj.pk:
-            obj.save()
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ServiceForm(forms.ModelForm):
-    request = None
-
-    def call_service(self, cleaned):
-        raise NotImplementedError
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.instance = self.call_service(cleaned)
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        except PermissionDenied as exc:
-            raise ValidationError(str(exc) or _("You are not allowed to do this.")) from None
-        return cleaned
-
-
 class BorrowerFlagForm(ServiceForm):
     class Meta:
         model = BorrowerFlag
@@ -138,7 +90,7 @@ class BorrowerFlagForm(ServiceForm):
 
 
 @admin.register(BorrowerFlag)
-class BorrowerFlagAdmin(ServiceAddMixin, SimpleHistoryAdmin):
+class BorrowerFlagAdmin(ServiceAddAdminMixin, SimpleHistoryAdmin):
     form = BorrowerFlagForm
     list_display = ["borrower", "kind", "reason", "until", "set_by", "set_at", "released_at"]
     list_filter = ["kind", ("released_at", admin.EmptyFieldListFilter)]
@@ -191,7 +143,7 @@ class ChannelOptOutForm(ServiceForm):
 
 
 @admin.register(ContactOverride)
-class ContactOverrideAdmin(ServiceAddMixin, admin.ModelAdmin):
+class ContactOverrideAdmin(ServiceAddAdminMixin, admin.ModelAdmin):
     form = ContactOverrideForm
     raw_id_fields = ["borrower", "contact_point"]
     list_display = [
@@ -201,7 +153,7 @@ class ContactOverrideAdmin(ServiceAddMixin, admin.ModelAdmin):
 
 
 @admin.register(ChannelOptOut)
-class ChannelOptOutAdmin(ServiceAddMixin, admin.ModelAdmin):
+class ChannelOptOutAdmin(ServiceAddAdminMixin, admin.ModelAdmin):
     form = ChannelOptOutForm
     raw_id_fields = ["borrower", "contact_point"]
     list_display = ["borrower", "channel", "contact_point_id", "at", "note"]  # the id: no phone on screen
@@ -209,7 +161,7 @@ class ChannelOptOutAdmin(ServiceAddMixin, admin.ModelAdmin):
 
 
 @admin.register(ContactAttempt)
-class ContactAttemptAdmin(ReadOnly, admin.ModelAdmin):
+class ContactAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "at", "borrower", "channel", "direction", "purpose", "connected", "answered", "right_party",
         "outcome",

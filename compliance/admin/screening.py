@@ -13,51 +13,39 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from collections_site.admin_tools import ReadOnlyAdminMixin, RequestFormMixin, ServiceForm
 from compliance.models import LexiconTerm, ScreeningFlag
 from compliance.screening import LEXICON_FIELDS, lexicon_term_save, screening_flag_review
 
 
-class LexiconTermForm(forms.ModelForm):
-    """Writes through ``lexicon_term_save`` in ``clean`` (the admin view's transaction rolls it back
-    if anything later fails), so the service's checks show as form errors, never a 500."""
-
-    request = None
+class LexiconTermForm(ServiceForm):
+    """Creates or edits through ``lexicon_term_save`` (validated, audited)."""
 
     class Meta:
         model = LexiconTerm
         fields = list(LEXICON_FIELDS)
 
+    def call_service(self, cleaned):
+        return lexicon_term_save(
+            term=self.instance if self.instance.pk else None,
+            actor=self.request.user,
+            **{name: cleaned[name] for name in LEXICON_FIELDS if name in cleaned},
+        )
+
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.instance = lexicon_term_save(
-                term=self.instance if self.instance.pk else None,
-                actor=self.request.user,
-                **{name: cleaned[name] for name in LEXICON_FIELDS if name in cleaned},
-            )
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict") and set(exc.error_dict) <= set(self.fields):
-                raise
-            raise ValidationError(exc.messages) from None
-        except PermissionDenied:
-            raise ValidationError(_("You are not allowed to do this.")) from None
-        cleaned["phrase"] = self.instance.phrase
+        if self.instance.pk:
+            cleaned["phrase"] = self.instance.phrase  # as the service tidied it
         return cleaned
 
 
 @admin.register(LexiconTerm)
-class LexiconTermAdmin(SimpleHistoryAdmin):
+class LexiconTermAdmin(RequestFormMixin, SimpleHistoryAdmin):
     form = LexiconTermForm
     list_display = ["phrase", "language", "category", "is_regex", "is_active", "note"]
     list_filter = ["language", "category", "is_regex", "is_active"]
     search_fields = ["phrase", "note"]
     list_per_page = 100
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        return type(form.__name__, (form,), {"request": request})
 
     def save_model(self, request, obj, form, change):
         pass  # lexicon_term_save wrote it (and its audit event) in the form's clean()
@@ -77,7 +65,7 @@ class ReviewActionForm(admin.helpers.ActionForm):
 
 
 @admin.register(ScreeningFlag)
-class ScreeningFlagAdmin(admin.ModelAdmin):
+class ScreeningFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "source",
@@ -98,15 +86,6 @@ class ScreeningFlagAdmin(admin.ModelAdmin):
     action_form = ReviewActionForm
     actions = ["mark_reviewed"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_review_permission(self, request):
         return request.user.has_perm("compliance.review_screening_flags")
