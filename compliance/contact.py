@@ -165,13 +165,6 @@ def _window_end(at_local: datetime, end: time, tz: ZoneInfo) -> datetime:
     return candidate
 
 
-def _active_flags(borrower: Borrower, on: date) -> set[str]:
-    flags = BorrowerFlag.objects.filter(borrower=borrower, released_at__isnull=True).filter(
-        Q(until__isnull=True) | Q(until__gte=on)
-    )
-    return set(flags.values_list("kind", flat=True))
-
-
 def _validate(*, borrower, channel, contact_point, at, purpose, direction, loan) -> None:
     if channel not in Channel.values:
         raise field_error("channel", _("Unknown channel %(c)s.") % {"c": channel})
@@ -210,23 +203,38 @@ class _Evaluation:
         )
         self.calls = list(attempts.values("at", "direction", "connected", "answered", "right_party",
                                           "consented", "contact_point_id", "purpose"))  # fmt: skip
-        self.all_attempts_to_point = (
-            list(
-                ContactAttempt.objects.filter(contact_point=contact_point).values(
-                    "at", "purpose", "direction"
-                )
+        # Read once: the evaluation may be repeated at later moments to find when contact is allowed.
+        self.flag_rows = list(
+            BorrowerFlag.objects.filter(borrower=borrower, released_at__isnull=True).values_list(
+                "kind", "until"
             )
-            if contact_point is not None
+        )
+        opt_outs = ChannelOptOut.objects.filter(borrower=borrower, channel=self.channel)
+        point_filter = Q(contact_point__isnull=True)
+        if contact_point is not None:
+            point_filter |= Q(contact_point=contact_point)
+        self.opted_out = (contact_point is not None and contact_point.opted_out) or opt_outs.filter(
+            point_filter
+        ).exists()
+        # Earlier contacts with this third party (US: a location call is made once).
+        self.attempts_to_point = (
+            list(ContactAttempt.objects.filter(contact_point=contact_point).values("at", "purpose"))
+            if contact_point is not None and contact_point.is_third_party
             else []
         )
+
+    def flags_on(self, day: date) -> set[str]:
+        """The borrower's flags in force on a local day."""
+        return {kind for kind, until in self.flag_rows if until is None or until >= day}
 
     def cite(self, rule: str, default: str) -> str:
         found = self.rules.get(rule)
         return found.citation if found else default
 
-    def reasons_at(self, at: datetime, flags: set[str]) -> list[Reason]:
+    def reasons_at(self, at: datetime) -> list[Reason]:
         local = at.astimezone(self.tz)
         today = local.date()
+        flags = self.flags_on(today)
         out: list[Reason] = []
         outbound = self.direction == Direction.OUTBOUND
         own_point = self.contact_point is None or not self.contact_point.is_third_party
@@ -248,24 +256,13 @@ class _Evaluation:
 
         # The contact point: opted out, without consent, known to be wrong.
         point = self.contact_point
+        if self.opted_out:
+            out.append(Reason("channel_opt_out", "Reg F 1006.14(h); PIPL art. 15"))
         if point is not None:
-            if (
-                point.opted_out
-                or ChannelOptOut.objects.filter(
-                    Q(contact_point=point) | Q(contact_point__isnull=True),
-                    borrower=self.borrower,
-                    channel=self.channel,
-                ).exists()
-            ):
-                out.append(Reason("channel_opt_out", "Reg F 1006.14(h); PIPL art. 15"))
             if not point.consent_given:
                 out.append(Reason("no_consent", "PIPL art. 13-14"))
             if not point.is_valid:
                 out.append(Reason("invalid_contact_point", _("The number or address is known to be wrong.")))
-        elif ChannelOptOut.objects.filter(
-            borrower=self.borrower, channel=self.channel, contact_point__isnull=True
-        ).exists():
-            out.append(Reason("channel_opt_out", "Reg F 1006.14(h); PIPL art. 15"))
 
         # Time-barred debt: no legal action, no threat of it.
         if (
@@ -382,7 +379,7 @@ class _Evaluation:
             role = (self.contact_point.relationship or "").strip().lower()
             if self.purpose == Purpose.LOCATION:
                 earlier = [
-                    a for a in self.all_attempts_to_point if a["purpose"] == Purpose.LOCATION and a["at"] < at
+                    a for a in self.attempts_to_point if a["purpose"] == Purpose.LOCATION and a["at"] < at
                 ]
                 return [Reason(code, rule.citation)] if earlier else []
             return [] if role in PERMITTED_THIRD_PARTY_ROLES else [Reason(code, rule.citation)]
@@ -430,8 +427,7 @@ def check_contact(
         borrower=borrower, profile=profile, tz=tz, channel=channel, contact_point=contact_point,
         purpose=purpose, direction=direction, loan=loan, staff_count=staff_count, recording=recording, at=at,
     )  # fmt: skip
-    flags = _active_flags(borrower, at.astimezone(tz).date())
-    reasons = evaluation.reasons_at(at, flags)
+    reasons = evaluation.reasons_at(at)
     local = at.astimezone(tz)
     if not reasons:
         return ContactDecision(True, (), (), at, profile.code, local)
@@ -439,20 +435,19 @@ def check_contact(
         False,
         tuple(dict.fromkeys(r.code for r in reasons)),
         tuple(reasons),
-        _next_allowed(evaluation, reasons, borrower, at),
+        _next_allowed(evaluation, reasons),
         profile.code,
         local,
     )
 
 
-def _next_allowed(evaluation: _Evaluation, reasons: list[Reason], borrower, at: datetime) -> datetime | None:
+def _next_allowed(evaluation: _Evaluation, reasons: list[Reason]) -> datetime | None:
     """The first moment every bar has lifted by itself; None if any bar needs a person."""
     for _round in range(12):
         if any(r.lifts_at is None for r in reasons):
             return None
         at = max(r.lifts_at for r in reasons)
-        flags = _active_flags(borrower, at.astimezone(evaluation.tz).date())
-        reasons = evaluation.reasons_at(at, flags)
+        reasons = evaluation.reasons_at(at)
         if not reasons:
             return at
     return None
