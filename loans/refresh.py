@@ -171,9 +171,7 @@ def _loan_filter(filtered: bool | str, dialect: dict) -> str:
     return f"AND {filtered}" if filtered else ""
 
 
-def render(
-    sql: str, vendor: str, *, filtered: bool | str, aggregate_table: str | None = None
-) -> str:
+def render(sql: str, vendor: str, *, filtered: bool | str, aggregate_table: str | None = None) -> str:
     """Fill a template for one database; the ``%(name)s`` parameters stay for the driver.
 
     ``filtered``: False for the whole book, True for the loans in ``%(ids)s``, or a SQL condition
