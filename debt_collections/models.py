@@ -8,6 +8,8 @@ transition, its history row and its outbox event always land together.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Value
@@ -54,6 +56,14 @@ class CollectionPolicy(models.Model):
     pre_due_reminder_days = models.PositiveSmallIntegerField(
         _("pre-due reminder, days before the due date (loans at risk)"), default=3
     )
+    # A promise instalment counts as kept when what was paid since the promise reaches what was
+    # promised up to it less this amount, by its date plus these days.
+    promise_tolerance_amount = money_field(_("promise tolerance (amount)"), default=Decimal("1.00"))
+    promise_tolerance_days = models.PositiveSmallIntegerField(_("promise tolerance (days)"), default=1)
+    # Waivers (penalty, interest, fees, a settlement discount) above this need a senior supervisor.
+    supervisor_waiver_limit = money_field(
+        _("largest waiver a supervisor may approve"), default=Decimal("5000.00")
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     history = HistoricalRecords()
@@ -68,6 +78,10 @@ class CollectionPolicy(models.Model):
                 Coalesce("product", Value(0)),
                 name="policy_one_default",
                 violation_error_message=_("There is already a default policy (one without a product)."),
+            ),
+            models.CheckConstraint(
+                condition=Q(promise_tolerance_amount__gte=0) & Q(supervisor_waiver_limit__gte=0),
+                name="policy_limits_not_negative",
             ),
             models.CheckConstraint(
                 condition=Q(early_warning_dpd__gte=1)
@@ -356,13 +370,17 @@ class PromiseToPay(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", pgettext_lazy("promise status", "open")
         KEPT = "kept", _("kept")
+        PARTLY_KEPT = "partly_kept", _("partly kept")
         BROKEN = "broken", _("broken")
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="promises")
+    # The total of the instalments, and the last instalment's date.
     amount = money_field(_("amount"), default=None)
     promised_date = models.DateField(_("pay by"))
+    # Paid towards it (posted payments valued since it was made) when the scan decided it.
+    paid_amount = money_field(_("paid towards it"))
     made_on = models.DateField(_("made on"))
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN)
     resolved_on = models.DateField(_("resolved on"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -385,13 +403,36 @@ class PromiseToPay(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(status="open") & Q(resolved_on__isnull=True))
-                | (Q(status__in=["kept", "broken"]) & Q(resolved_on__isnull=False)),
+                | (Q(status__in=["kept", "partly_kept", "broken"]) & Q(resolved_on__isnull=False)),
                 name="promise_resolved_iff_decided",
             ),
         ]
 
     def __str__(self):
         return f"{self.amount} by {self.promised_date}"
+
+
+class PromiseInstalment(models.Model):
+    """One payment of a promise: an amount by a date. A one-off promise has a single instalment."""
+
+    promise = models.ForeignKey(PromiseToPay, on_delete=models.CASCADE, related_name="instalments")
+    number = models.PositiveSmallIntegerField(pgettext_lazy("instalment", "number"))
+    amount = money_field(_("amount"), default=None)
+    due_date = models.DateField(_("pay by"))
+
+    class Meta:
+        verbose_name = _("promise instalment")
+        verbose_name_plural = _("promise instalments")
+        ordering = ["promise", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["promise", "number"], name="promise_instalment_unique_number"),
+            models.UniqueConstraint(fields=["promise", "due_date"], name="promise_instalment_unique_date"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="promise_instalment_amount_positive"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="promise_instalment_number_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} by {self.due_date}"
 
 
 class DueReminder(models.Model):
@@ -525,3 +566,389 @@ class OutboxEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.subject_id}"
+
+
+# --- case work: contacts, notices, restructurings, legal referrals --------------------------------
+
+
+class ContactOutcome(models.TextChoices):
+    NO_ANSWER = "no_answer", _("no answer")
+    BUSY = "busy", _("busy")
+    WRONG_NUMBER = "wrong_number", _("wrong number")
+    RIGHT_PARTY = "right_party", _("right-party contact")
+    THIRD_PARTY = "third_party", _("third party")
+    PROMISE_TO_PAY = "promise_to_pay", _("promise to pay")
+    REFUSED_TO_PAY = "refused_to_pay", _("refused to pay")
+    DISPUTE = "dispute", _("dispute")
+    HARDSHIP = "hardship", _("hardship")
+    CALLBACK_REQUESTED = "callback_requested", _("callback requested")
+
+
+class CaseContact(models.Model):
+    """A collector's contact on a case: the compliance log's attempt (with the decision taken before
+    it) plus what only the case needs: the coded outcome, notes, the second member of staff and the
+    recording of a field visit."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="contacts")
+    attempt = models.OneToOneField(
+        "compliance.ContactAttempt", on_delete=models.PROTECT, related_name="case_contact"
+    )
+    outcome = models.CharField(_("outcome"), max_length=30, choices=ContactOutcome.choices)
+    notes = models.TextField(_("notes"), blank=True)
+    # A field visit: two staff and a recording (CBA 2026).
+    second_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("second member of staff"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    recording = models.FileField(_("recording"), upload_to="recordings/%Y/%m/", blank=True)
+    recording_sha256 = models.CharField(_("recording SHA-256"), max_length=64, blank=True)
+    callback_on = models.DateField(_("call back on"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("case contact")
+        verbose_name_plural = _("case contacts")
+        ordering = ["case", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=ContactOutcome.values), name="case_contact_outcome_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(recording="") | ~Q(recording_sha256=""), name="case_contact_recording_hashed"
+            ),
+            models.CheckConstraint(
+                condition=Q(second_staff__isnull=True) | ~Q(second_staff=F("created_by")),
+                name="case_contact_two_different_staff",
+                violation_error_message=_("The second member of staff must be someone else."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.case_id} {self.get_outcome_display()}"
+
+
+class NoticeChannel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("e-mail")
+    LETTER = "letter", _("letter")
+
+
+class NoticeLanguage(models.TextChoices):
+    ZH_HANS = "zh-hans", "简体中文"
+    EN = "en", "English"
+
+
+class NoticeTemplate(models.Model):
+    """The text of a notice for one stage, channel and language. Every save is a new version (the
+    history keeps the old ones); a sent notice keeps the version it was rendered from."""
+
+    stage = models.CharField(_("stage"), max_length=20, choices=StageChoices.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=NoticeChannel.choices)
+    language = models.CharField(_("language"), max_length=10, choices=NoticeLanguage.choices)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("body"))
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("notice template")
+        verbose_name_plural = _("notice templates")
+        ordering = ["stage", "channel", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage", "channel", "language"],
+                name="notice_template_one_per_stage_channel_language",
+                violation_error_message=_("There is already a template for this stage, channel and language."),
+            ),
+            models.CheckConstraint(condition=Q(stage__in=StageChoices.values), name="notice_template_stage"),
+            models.CheckConstraint(
+                condition=Q(channel__in=NoticeChannel.values), name="notice_template_channel"
+            ),
+            models.CheckConstraint(
+                condition=Q(language__in=NoticeLanguage.values), name="notice_template_language"
+            ),
+            models.CheckConstraint(condition=~Q(body=""), name="notice_template_body_required"),
+            models.CheckConstraint(
+                condition=Q(channel="sms") | ~Q(subject=""), name="notice_template_subject_required"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_stage_display()} / {self.get_channel_display()} / {self.language} v{self.version}"
+
+
+class Notice(models.Model):
+    """A notice to a borrower: queued (by the scan on stage entry, or by a person), then sent with its
+    rendered text frozen here, or refused by the contact rules, or failed in delivery."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENT = "sent", pgettext_lazy("notice status", "sent")
+        REFUSED = "refused", _("refused by the contact rules")
+        FAILED = "failed", _("delivery failed")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notices")
+    stage = models.CharField(_("stage"), max_length=20, choices=StageChoices.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=NoticeChannel.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queued_on = models.DateField(_("queued on"))
+    # Set when rendered and sent: the template version and the text exactly as the borrower got it.
+    template = models.ForeignKey(
+        NoticeTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
+    )
+    template_version = models.PositiveIntegerField(_("template version"), null=True, blank=True)
+    language = models.CharField(_("language"), max_length=10, choices=NoticeLanguage.choices, blank=True)
+    contact_point = models.ForeignKey(
+        "loans.ContactPoint", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    body = models.TextField(_("body"), blank=True)
+    figures = models.JSONField(_("figures"), default=dict, blank=True)
+    attempt = models.OneToOneField(
+        "compliance.ContactAttempt", on_delete=models.PROTECT, null=True, blank=True, related_name="notice"
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Why it was refused (the contact rules' reason codes) or why delivery failed.
+    reason_codes = models.JSONField(_("reason codes"), default=list, blank=True)
+    failure = models.CharField(_("failure"), max_length=500, blank=True)
+    provider_ref = models.CharField(_("provider reference"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ["-queued_on", "-id"]
+        constraints = [
+            # The scan queues a stage's notices once per case, stage entry and channel.
+            models.UniqueConstraint(
+                fields=["case", "stage", "channel", "queued_on"],
+                condition=Q(created_by__isnull=True),
+                name="notice_scan_queues_once",
+            ),
+            models.CheckConstraint(condition=Q(channel__in=NoticeChannel.values), name="notice_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "sent", "refused", "failed"]), name="notice_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent")
+                | (
+                    Q(sent_at__isnull=False)
+                    & Q(template__isnull=False)
+                    & Q(template_version__isnull=False)
+                    & ~Q(body="")
+                ),
+                name="notice_sent_is_frozen",
+                violation_error_message=_("A sent notice keeps its template version and its text."),
+            ),
+        ]
+        indexes = [models.Index(fields=["queued_on"], name="notice_queued_idx", condition=Q(status="queued"))]
+
+    def __str__(self):
+        return f"{self.case_id} {self.stage} {self.channel} ({self.status})"
+
+
+class Restructuring(models.Model):
+    """A change to a loan's terms, proposed by a collector and decided by a supervisor who did not
+    propose it (maker-checker). Approval writes a new schedule version."""
+
+    class Kind(models.TextChoices):
+        TERM_EXTENSION = "term_extension", _("term extension")
+        RATE_REDUCTION = "rate_reduction", _("rate reduction")
+        PENALTY_WAIVER = "penalty_waiver", _("penalty waiver")
+        PAYMENT_HOLIDAY = "payment_holiday", _("payment holiday")
+        SETTLEMENT = "settlement", _("settlement (discounted payoff)")
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("proposed")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+        WITHDRAWN = "withdrawn", _("withdrawn")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="restructurings")
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="restructurings")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    # The terms asked for; which apply depends on the kind.
+    new_term = models.PositiveSmallIntegerField(_("new number of instalments"), null=True, blank=True)
+    new_annual_rate = models.DecimalField(
+        _("new annual rate"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    holiday_periods = models.PositiveSmallIntegerField(_("payment holiday (periods)"), null=True, blank=True)
+    settlement_amount = money_field(_("settlement amount"), null=True, blank=True, default=None)
+    first_due_date = models.DateField(_("first due date of the new schedule"))
+    # What is forgiven on approval (penalty, interest and fees in arrears, or a settlement's discount).
+    waived_amount = money_field(_("amount waived"))
+    reason = models.TextField(_("why"))
+    # The schedule as it stood and as proposed, frozen at proposal for the approver to compare:
+    # {"installment": .., "total_cost": .., "end_date": .., "rows": [...]} each.
+    current_summary = models.JSONField(_("current schedule"))
+    proposed_summary = models.JSONField(_("proposed schedule"))
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("proposed by"), on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(_("proposed at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("decision reason"), blank=True)
+    schedule_version = models.PositiveSmallIntegerField(_("schedule version written"), null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("restructuring")
+        verbose_name_plural = _("restructurings")
+        ordering = ["-proposed_at"]
+        permissions = [
+            ("approve_restructuring", _("Can approve restructurings")),
+            ("approve_large_waiver", _("Can approve waivers above the supervisor limit")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(status="proposed"),
+                name="restructuring_one_proposed_per_case",
+                violation_error_message=_("This case already has a restructuring waiting for a decision."),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["term_extension", "rate_reduction", "penalty_waiver", "payment_holiday",
+                                      "settlement"]),
+                name="restructuring_kind_valid",
+            ),  # fmt: skip
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                name="restructuring_four_eyes",
+                violation_error_message=_("The person who proposed a restructuring cannot decide it."),
+            ),
+            models.CheckConstraint(
+                condition=(Q(status__in=["proposed", "withdrawn"]) & Q(decided_by__isnull=True))
+                | (Q(status__in=["approved", "rejected"]) & Q(decided_by__isnull=False)
+                   & Q(decided_at__isnull=False) & ~Q(decision_reason="")),
+                name="restructuring_decided_iff_decision",
+            ),  # fmt: skip
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(schedule_version__isnull=False),
+                name="restructuring_approved_writes_schedule",
+            ),
+            models.CheckConstraint(condition=Q(waived_amount__gte=0), name="restructuring_waiver_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind="settlement") | Q(settlement_amount__gt=0),
+                name="restructuring_settlement_amount",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="restructuring_reason_required"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.get_status_display()}) #{self.case_id}"
+
+
+class LegalReferral(models.Model):
+    """A case sent to lawyers: requested by a collector or supervisor, approved by a supervisor who did
+    not request it, then followed through filing and judgment to its end."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        REJECTED = "rejected", _("rejected")
+        REFERRED = "referred", _("referred")
+        FILED = "filed", _("filed")
+        JUDGMENT = "judgment", _("judgment")
+        SETTLED = "settled", _("settled")
+        WITHDRAWN = "withdrawn", _("withdrawn")
+
+    ACTIVE = ("requested", "referred", "filed", "judgment")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    reason = models.TextField(_("why"))
+    # UK CONC 7.3 / EU CCD art. 35: forbearance considered before legal action.
+    forbearance_considered = models.TextField(_("forbearance considered"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("decision reason"), blank=True)
+    referred_on = models.DateField(_("referred on"), null=True, blank=True)
+    filed_on = models.DateField(_("filed on"), null=True, blank=True)
+    judgment_on = models.DateField(_("judgment on"), null=True, blank=True)
+    concluded_on = models.DateField(_("concluded on"), null=True, blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+    evidence_pack = models.FileField(_("evidence pack"), upload_to="evidence/%Y/%m/", blank=True)
+    evidence_sha256 = models.CharField(_("evidence pack SHA-256"), max_length=64, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("legal referral")
+        verbose_name_plural = _("legal referrals")
+        ordering = ["-requested_at"]
+        permissions = [("download_evidence_pack", _("Can download legal evidence packs"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(status__in=["requested", "referred", "filed", "judgment"]),
+                name="referral_one_active_per_case",
+                violation_error_message=_("This case already has a legal referral under way."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "rejected", "referred", "filed", "judgment", "settled",
+                                        "withdrawn"]),
+                name="referral_status_valid",
+            ),  # fmt: skip
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="referral_four_eyes",
+                violation_error_message=_("The person who requested a referral cannot approve it."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status="requested") | Q(decided_by__isnull=False) | Q(status="withdrawn"),
+                name="referral_decided_after_request",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "rejected", "withdrawn"])
+                | (Q(referred_on__isnull=False) & ~Q(evidence_sha256="")),
+                name="referral_referred_has_evidence",
+            ),
+            models.CheckConstraint(
+                condition=Q(filed_on__isnull=True) | Q(filed_on__gte=F("referred_on")),
+                name="referral_filed_after_referred",
+            ),
+            models.CheckConstraint(
+                condition=Q(judgment_on__isnull=True) | Q(judgment_on__gte=F("filed_on")),
+                name="referral_judgment_after_filed",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="referral_reason_required"),
+        ]
+
+    def __str__(self):
+        return f"{self.case_id} {self.get_status_display()}"
