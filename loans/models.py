@@ -41,6 +41,13 @@ class Partner(models.Model):
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=200)
     is_active = models.BooleanField(_("active"), default=True)
+    # The creditor's details that every collection notice carries (how to reach them, how to pay).
+    collections_phone = models.CharField(_("collections phone"), max_length=50, blank=True)
+    collections_email = models.EmailField(_("collections e-mail"), blank=True)
+    postal_address = models.CharField(_("postal address"), max_length=300, blank=True)
+    payment_instructions = models.TextField(
+        _("how to pay"), blank=True, help_text=_("Bank account, app or counter: printed on every notice.")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     history = HistoricalRecords()
@@ -429,6 +436,10 @@ class Installment(models.Model):
     penalty_paid = money_field(_("penalty paid"))
     # A restructuring writes a new version; the old rows stay, superseded.
     superseded = models.BooleanField(_("superseded"), default=False)
+    # Set by a restructuring: penalty brought over from the superseded schedule (due with this row)
+    # and accrued penalty forgiven. The refresh keeps penalty_due = carried + accrued - waived.
+    penalty_carried = money_field(_("penalty carried over"))
+    penalty_waived = money_field(_("penalty waived"))
 
     history = HistoricalRecords()
 
@@ -461,6 +472,10 @@ class Installment(models.Model):
                 & Q(fee_due__gte=0)
                 & Q(penalty_due__gte=0),
                 name="installment_due_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(penalty_carried__gte=0) & Q(penalty_waived__gte=0),
+                name="installment_penalty_adjustments_non_negative",
             ),
         ]
         indexes = [
