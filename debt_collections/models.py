@@ -372,6 +372,8 @@ class PromiseToPay(models.Model):
         KEPT = "kept", _("kept")
         PARTLY_KEPT = "partly_kept", _("partly kept")
         BROKEN = "broken", _("broken")
+        # The case closed for another reason (restructured, settled, written off) while it was open.
+        CANCELLED = "cancelled", _("cancelled with the case")
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="promises")
     # The total of the instalments, and the last instalment's date.
@@ -403,7 +405,10 @@ class PromiseToPay(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(status="open") & Q(resolved_on__isnull=True))
-                | (Q(status__in=["kept", "partly_kept", "broken"]) & Q(resolved_on__isnull=False)),
+                | (
+                    Q(status__in=["kept", "partly_kept", "broken", "cancelled"])
+                    & Q(resolved_on__isnull=False)
+                ),
                 name="promise_resolved_iff_decided",
             ),
         ]
@@ -671,7 +676,9 @@ class NoticeTemplate(models.Model):
             models.UniqueConstraint(
                 fields=["stage", "channel", "language"],
                 name="notice_template_one_per_stage_channel_language",
-                violation_error_message=_("There is already a template for this stage, channel and language."),
+                violation_error_message=_(
+                    "There is already a template for this stage, channel and language."
+                ),
             ),
             models.CheckConstraint(condition=Q(stage__in=StageChoices.values), name="notice_template_stage"),
             models.CheckConstraint(
@@ -741,7 +748,9 @@ class Notice(models.Model):
                 condition=Q(created_by__isnull=True),
                 name="notice_scan_queues_once",
             ),
-            models.CheckConstraint(condition=Q(channel__in=NoticeChannel.values), name="notice_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(channel__in=NoticeChannel.values), name="notice_channel_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["queued", "sent", "refused", "failed"]), name="notice_status_valid"
             ),
@@ -833,8 +842,15 @@ class Restructuring(models.Model):
                 violation_error_message=_("This case already has a restructuring waiting for a decision."),
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["term_extension", "rate_reduction", "penalty_waiver", "payment_holiday",
-                                      "settlement"]),
+                condition=Q(
+                    kind__in=[
+                        "term_extension",
+                        "rate_reduction",
+                        "penalty_waiver",
+                        "payment_holiday",
+                        "settlement",
+                    ]
+                ),
                 name="restructuring_kind_valid",
             ),  # fmt: skip
             models.CheckConstraint(
@@ -844,15 +860,21 @@ class Restructuring(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(status__in=["proposed", "withdrawn"]) & Q(decided_by__isnull=True))
-                | (Q(status__in=["approved", "rejected"]) & Q(decided_by__isnull=False)
-                   & Q(decided_at__isnull=False) & ~Q(decision_reason="")),
+                | (
+                    Q(status__in=["approved", "rejected"])
+                    & Q(decided_by__isnull=False)
+                    & Q(decided_at__isnull=False)
+                    & ~Q(decision_reason="")
+                ),
                 name="restructuring_decided_iff_decision",
             ),  # fmt: skip
             models.CheckConstraint(
                 condition=~Q(status="approved") | Q(schedule_version__isnull=False),
                 name="restructuring_approved_writes_schedule",
             ),
-            models.CheckConstraint(condition=Q(waived_amount__gte=0), name="restructuring_waiver_not_negative"),
+            models.CheckConstraint(
+                condition=Q(waived_amount__gte=0), name="restructuring_waiver_not_negative"
+            ),
             models.CheckConstraint(
                 condition=~Q(kind="settlement") | Q(settlement_amount__gt=0),
                 name="restructuring_settlement_amount",
@@ -921,8 +943,17 @@ class LegalReferral(models.Model):
                 violation_error_message=_("This case already has a legal referral under way."),
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["requested", "rejected", "referred", "filed", "judgment", "settled",
-                                        "withdrawn"]),
+                condition=Q(
+                    status__in=[
+                        "requested",
+                        "rejected",
+                        "referred",
+                        "filed",
+                        "judgment",
+                        "settled",
+                        "withdrawn",
+                    ]
+                ),
                 name="referral_status_valid",
             ),  # fmt: skip
             models.CheckConstraint(

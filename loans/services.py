@@ -516,3 +516,18 @@ __all__ = [
     "payment_post",
     "payment_reverse",
 ]
+
+
+@transaction.atomic
+def contact_point_invalidate(*, contact_point: ContactPoint, reason: str) -> ContactPoint:
+    """The number or address reached someone else (a wrong number): the contact rules refuse it from
+    now on (``invalid_contact_point``), and in China it counts towards the borrower being unreachable."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise field_error("reason", _("Say why the contact point is wrong."))
+    contact_point = ContactPoint.objects.select_for_update().get(pk=contact_point.pk)
+    if contact_point.is_valid:
+        contact_point.is_valid = False
+        contact_point._change_reason = reason[:100]
+        contact_point.save(update_fields=["is_valid"])
+    return contact_point
