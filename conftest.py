@@ -12,6 +12,13 @@ def on_postgres(db):
     return connection
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Files the tests write (recordings, letters, evidence packs) go to a temporary directory."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    return settings.MEDIA_ROOT
+
+
 @receiver(connection_created, dispatch_uid="tests.allow_test_database_reset")
 def allow_test_database_reset(sender, connection, **kwargs):
     """On PostgreSQL the audit table refuses TRUNCATE (compliance migration 0004) unless the session

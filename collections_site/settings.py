@@ -111,7 +111,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 # Uploaded recordings and generated evidence packs. Not served by the app: staff download them
 # through views that check permissions.
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -200,6 +200,69 @@ CELERY_BEAT_SCHEDULE = {
         # A scan that could not start within six hours waits for the next night (which resumes it).
         "options": {"expires": 6 * 3600},
     },
+}
+
+# --- collection notices ----------------------------------------------------------------------------
+# E-mail leaves through Django's EMAIL_BACKEND (files under MEDIA_ROOT/mail/ in development; SMTP in
+# production, set with EMAIL_HOST and friends). SMS and letters go through the backends below
+# (debt_collections.channels): the development defaults record SMS in memory (and log them) and
+# write letters as PDFs under MEDIA_ROOT/letters/; production points them at a provider's class.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+# The development backend writes each e-mail as a file here (one file per connection).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(MEDIA_ROOT / "mail"))
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="collections@example.com")
+COLLECTIONS_NOTICE_FROM_EMAIL = env.str("COLLECTIONS_NOTICE_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+COLLECTIONS_NOTICE_EMAIL_DOMAIN = env.str(
+    "COLLECTIONS_NOTICE_EMAIL_DOMAIN", default=COLLECTIONS_NOTICE_FROM_EMAIL.rpartition("@")[2] or "localhost"
+)
+COLLECTIONS_SMS_BACKEND = env.str(
+    "COLLECTIONS_SMS_BACKEND", default="debt_collections.channels.RecordingSMSBackend"
+)
+COLLECTIONS_LETTER_BACKEND = env.str(
+    "COLLECTIONS_LETTER_BACKEND", default="debt_collections.channels.FileLetterBackend"
+)
+# The deadline a notice gives: the business date it is sent plus this many days.
+COLLECTIONS_NOTICE_PAY_BY_DAYS = env.int("COLLECTIONS_NOTICE_PAY_BY_DAYS", default=14)
+if COLLECTIONS_NOTICE_PAY_BY_DAYS < 1:
+    raise ImproperlyConfigured("COLLECTIONS_NOTICE_PAY_BY_DAYS must be at least 1 day")
+# The notices the scan queues when a case enters a stage, one per channel (JSON in the environment:
+# {"notice": ["letter", "email"], ...}; a stage left out sends none).
+COLLECTIONS_STAGE_NOTICE_CHANNELS = env.json(
+    "COLLECTIONS_STAGE_NOTICE_CHANNELS",
+    default={
+        "early_warning": ["sms", "email"],
+        "follow_up_call": ["sms"],
+        "notice": ["letter", "email", "sms"],
+        "restructuring": ["letter", "email"],
+        "legal_referral": ["letter"],
+    },
+)
+_NOTICE_STAGES = {"early_warning", "follow_up_call", "notice", "restructuring", "legal_referral"}
+if not isinstance(COLLECTIONS_STAGE_NOTICE_CHANNELS, dict) or any(
+    stage not in _NOTICE_STAGES
+    or not isinstance(channels, list)
+    or not set(channels) <= {"sms", "email", "letter"}
+    for stage, channels in COLLECTIONS_STAGE_NOTICE_CHANNELS.items()
+):
+    raise ImproperlyConfigured(
+        "COLLECTIONS_STAGE_NOTICE_CHANNELS maps stages (early_warning, follow_up_call, notice, restructuring,"
+        " legal_referral) to lists of channels (sms, email, letter)"
+    )
+# Queued notices go out every 30 minutes: those queued during quiet hours leave once they end.
+CELERY_BEAT_SCHEDULE["collections-send-notices"] = {
+    "task": "debt_collections.notices_send_queued",
+    "schedule": crontab(minute="*/30"),
+    "options": {"expires": 25 * 60},
 }
 
 # --- personal data retention -------------------------------------------------------------------------

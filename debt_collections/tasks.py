@@ -102,3 +102,12 @@ def scan_finish(
             queue=(self.request.delivery_info or {}).get("routing_key"),
         )
     return summary
+
+
+@shared_task(name="debt_collections.notices_send_queued")
+def notices_send_queued(as_of: str | None = None, limit: int | None = None) -> dict:
+    """Send the queued notices (beat: every 30 minutes). Safe to retry: a sent notice is never sent
+    again, and one the contact rules hold back (quiet hours) waits for a later run."""
+    from debt_collections import notices
+
+    return notices.notices_send_queued(as_of=_date(as_of), limit=limit)
