@@ -68,3 +68,18 @@ def penalty_due(
     if days <= grace_days or unpaid_principal <= 0 or annual_rate <= 0:
         return ZERO
     return quantize(unpaid_principal * annual_rate * days / DAYS_IN_YEAR, currency)
+
+
+def installment_penalty_due(
+    *,
+    accrued: Decimal,
+    penalty_paid: Decimal,
+    penalty_carried: Decimal = ZERO,
+    penalty_waived: Decimal = ZERO,
+) -> Decimal:
+    """An installment's penalty due: what accrued on it (``penalty_due`` above), plus what a
+    restructuring carried over onto it, less what was waived; never below what was paid of it, nor 0.
+
+    The waiver is an amount, not a flag: penalty that accrues after it is due again.
+    """
+    return max(penalty_paid, penalty_carried + accrued - penalty_waived, ZERO)

@@ -48,11 +48,13 @@ _DIALECT = {
 
 # Penalty on one installment (aliases: i installment, l loan, p product): the product's penalty
 # rate, capped so that contract rate + penalty rate <= the cost cap, on the unpaid principal,
-# for the days since the due date; never below what was paid of it already.
-_NEW_PENALTY = """{greatest}(i.penalty_paid, ROUND(
+# for the days since the due date; plus what a restructuring carried over onto the row, less what
+# it waived; never below what was paid of it already (so never below 0).
+# ``loans.delinquency.installment_penalty_due`` is the same rule in Python.
+_NEW_PENALTY = """{greatest}(i.penalty_paid, ROUND(i.penalty_carried + ROUND(
         (i.principal_due - i.principal_paid)
         * {least}(p.penalty_rate, {greatest}(0, %(cap)s - l.annual_rate))
-        * {days_i} / {days_in_year}.0, 2))"""
+        * {days_i} / {days_in_year}.0, 2) - i.penalty_waived, 2))"""
 
 # Which installments accrue penalty now: late past grace, principal unpaid, loan active.
 _ACCRUES = """NOT i.superseded
