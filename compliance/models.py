@@ -390,6 +390,8 @@ class AuditEventType(models.TextChoices):
     LEXICON_EDIT = "lexicon_edit", _("lexicon edited")
     SCREENING_REVIEW = "screening_review", _("flagged note reviewed")
     RETENTION = "retention", _("retention purge")
+    RESTRUCTURING = "restructuring", _("restructuring proposed or withdrawn")
+    LEGAL_REFERRAL = "legal_referral", _("legal referral step")
 
 
 class AuditQuerySet(models.QuerySet):
