@@ -9,7 +9,8 @@ and one CSV per kind of record.
 (``borrower_record_models``): every installed model with a foreign key to ``loans.Borrower`` or
 ``loans.Loan`` (level 1: loans, installments, payments, contact points, flags, contact attempts,
 cases, reminders, ...), and every model with a foreign key to one of those (level 2: allocations,
-stage transitions, holds, promises, ...). Models that reference loans only inside a JSON field (the
+stage transitions, holds, promises, case contacts, notices, ...), and so on (level 3: a promise's
+instalments). Models that reference loans only inside a JSON field (the
 webhook outbox: ``{"loan_id": ...}``) are found by that key. Field history (django-simple-history)
 of the borrower and the contact points is included, since it holds earlier versions of the same
 personal data; so are the audit events whose subject is the borrower or one of its records, without
@@ -75,7 +76,7 @@ class RecordModel:
     """A model whose rows concern borrowers, and the foreign keys that tie a row to one."""
 
     model: type[models.Model]
-    level: int  # 1: points at a borrower or a loan; 2: points at a record of level 1
+    level: int  # 1: points at a borrower or a loan; n: points at a record of level n - 1
     links: tuple[models.ForeignKey, ...]
 
 
@@ -84,7 +85,7 @@ def _is_history(model) -> bool:
 
 
 def borrower_record_models() -> list[RecordModel]:
-    """Every installed model that holds records about borrowers, one or two foreign keys away from
+    """Every installed model that holds records about borrowers, reached by foreign keys from
     ``loans.Borrower`` or ``loans.Loan``; history models and proxies left out. In app order."""
     candidates = [
         m for m in apps.get_models() if m is not Borrower and not m._meta.proxy and not _is_history(m)
@@ -102,12 +103,16 @@ def borrower_record_models() -> list[RecordModel]:
         links = links_to(model, (Borrower, Loan))
         if links:
             level1[model] = RecordModel(model, 1, links)
-    found = dict(level1)
-    for model in candidates:
-        if model not in level1:
-            links = links_to(model, tuple(level1))
-            if links:
-                found[model] = RecordModel(model, 2, links)
+    found, level, frontier = dict(level1), 1, level1
+    while frontier:  # then records of those records (a promise's instalments: three keys away), ...
+        level += 1
+        frontier = {}
+        for model in candidates:
+            if model not in found:
+                links = links_to(model, tuple(found))
+                if links:
+                    frontier[model] = RecordModel(model, level, links)
+        found.update(frontier)
     return [found[m] for m in candidates if m in found]
 
 

@@ -47,6 +47,7 @@ from debt_collections.models import (
     Team,
     TeamMember,
 )
+from debt_collections.notices import queue_stage_notices
 from debt_collections.stages import SCAN_STAGES, priority_sql, stage_rank_sql
 from loans.models import Loan, Payment
 from loans.refresh import delinquency_refresh
@@ -411,12 +412,19 @@ def apply_plan(cursor, *, as_of: date, now: datetime, actor_id: int | None, chun
         ),
         params,
     )
-    # A case closed because the loan was cured or paid off: an open promise on it was kept.
+    # A case closed because the loan was cured or paid off: an open promise on it was kept. Closed
+    # for another reason (restructured, settled, written off): the promise goes with the case.
+    promise = _t(PromiseToPay)
     cursor.execute(
-        f"""UPDATE {_t(PromiseToPay)} SET status = 'kept', resolved_on = {d["as_of"]}
-        WHERE status = 'open' AND case_id IN (
-            SELECT case_id FROM {PLAN_TABLE}
-            WHERE action = 'close' AND close_reason IN ('cured', 'paid_off'))""",
+        f"""UPDATE {promise}
+        SET status = (CASE WHEN p.close_reason IN ('cured', 'paid_off') THEN 'kept' ELSE 'cancelled' END),
+            resolved_on = {d["as_of"]},
+            paid_amount = COALESCE((
+                SELECT SUM(pay.amount) FROM {_t(Payment)} AS pay
+                WHERE pay.loan_id = p.loan_id AND pay.status = 'posted'
+                  AND pay.value_date >= {promise}.made_on AND pay.value_date <= %(as_of)s), 0)
+        FROM {PLAN_TABLE} AS p
+        WHERE {promise}.status = 'open' AND {promise}.case_id = p.case_id AND p.action = 'close'""",
         params,
     )
     j = d["json"]
@@ -437,6 +445,7 @@ def apply_plan(cursor, *, as_of: date, now: datetime, actor_id: int | None, chun
             FROM {PLAN_TABLE} AS p WHERE {condition} ORDER BY p.case_id""",
             params,
         )
+    queue_stage_notices(cursor, d=d, as_of=as_of, now=now)  # a stage's notices, on entering it
     cursor.execute(
         f"""SELECT
             SUM(CASE WHEN action = 'open' THEN 1 ELSE 0 END), SUM(CASE WHEN action = 'up' THEN 1 ELSE 0 END),
@@ -494,36 +503,75 @@ def _reminders_sql(d: dict) -> str:
 
 
 def _promises(cursor, d: dict, params: dict) -> tuple[int, int]:
-    """Decide open promises of the chunk's cases: kept once posted payments with a value date since the
-    promise reach its amount; broken when its date passed first. A broken one counts on the case."""
-    promise, case = _t(PromiseToPay), _t(Case)
+    """Decide the open promises of the chunk's loans, with the policy's tolerances.
+
+    Paid: posted payments on the loan valued from the day of the promise to ``as_of``. Kept as soon
+    as that reaches the total less the tolerance amount. Failed when an instalment's date plus the
+    tolerance days has passed and what was paid is short of the instalments up to it (less the
+    tolerance amount): partly kept if anything was paid, else broken. A failed promise counts on the
+    case (priority rises; escalation, frozen only by an open promise, resumes in this very scan) and
+    leaves a ``promise.broken`` event naming the first instalment missed.
+    """
+    from debt_collections.models import PromiseInstalment
+
+    promise, case, instalment = _t(PromiseToPay), _t(Case), _t(PromiseInstalment)
     _create_temp(
-        cursor, "scan_promises", "promise_id bigint PRIMARY KEY, case_id bigint, outcome varchar(10)"
+        cursor,
+        "scan_promises",
+        """promise_id bigint PRIMARY KEY, case_id bigint NOT NULL, outcome varchar(12) NOT NULL,
+        paid numeric(18, 2) NOT NULL, missed_number integer, missed_due_date date,
+        missed_amount numeric(18, 2)""",
     )
+    overdue = d["dpd"].format(col="i.due_date")  # days since the instalment's date, 0 before it
+    # ROUND: exact on PostgreSQL; on SQLite it removes the float noise of summed amounts.
+    short_of = "ROUND(op.paid - ({target} - op.tolerance_amount), 2) < 0"
     cursor.execute(
-        f"""INSERT INTO scan_promises (promise_id, case_id, outcome)
-        SELECT x.id, x.case_id, CASE WHEN x.paid >= x.amount THEN 'kept' ELSE 'broken' END
-        FROM (
-            SELECT pr.id, pr.case_id, pr.amount, pr.promised_date, COALESCE((
-                SELECT SUM(pay.amount) FROM {_t(Payment)} AS pay
-                WHERE pay.loan_id = c.loan_id AND pay.status = 'posted'
-                  AND pay.value_date >= pr.made_on AND pay.value_date <= %(as_of)s), 0) AS paid
+        f"""WITH op AS (
+            SELECT pr.id, pr.case_id, pr.amount,
+                COALESCE(pp.promise_tolerance_amount, dp.promise_tolerance_amount) AS tolerance_amount,
+                COALESCE(pp.promise_tolerance_days, dp.promise_tolerance_days) AS tolerance_days,
+                COALESCE((
+                    SELECT SUM(pay.amount) FROM {_t(Payment)} AS pay
+                    WHERE pay.loan_id = l.id AND pay.status = 'posted'
+                      AND pay.value_date >= pr.made_on AND pay.value_date <= %(as_of)s), 0) AS paid
             FROM {promise} AS pr
             JOIN {case} AS c ON c.id = pr.case_id
             JOIN scan_candidates AS s ON s.loan_id = c.loan_id
+            JOIN {_t(Loan)} AS l ON l.id = c.loan_id
+            {_policy_join(d)}
             WHERE pr.status = 'open'
-        ) AS x
-        WHERE x.paid >= x.amount OR x.promised_date < %(as_of)s""",
+        ),
+        plan AS (
+            SELECT i.promise_id, i.number, i.due_date,
+                SUM(i.amount) OVER (PARTITION BY i.promise_id ORDER BY i.number) AS due_so_far
+            FROM {instalment} AS i JOIN op ON op.id = i.promise_id
+        ),
+        missed AS (
+            SELECT op.id AS promise_id, MIN(i.number) AS number
+            FROM op JOIN plan AS i ON i.promise_id = op.id
+            WHERE {overdue} > op.tolerance_days AND {short_of.format(target="i.due_so_far")}
+            GROUP BY op.id
+        )
+        INSERT INTO scan_promises (promise_id, case_id, outcome, paid, missed_number, missed_due_date,
+            missed_amount)
+        SELECT op.id, op.case_id,
+            CASE WHEN NOT {short_of.format(target="op.amount")} THEN 'kept'
+                 WHEN op.paid > 0 THEN 'partly_kept' ELSE 'broken' END,
+            ROUND(op.paid, 2), m.number, i.due_date, i.due_so_far
+        FROM op
+        LEFT JOIN missed AS m ON m.promise_id = op.id
+        LEFT JOIN plan AS i ON i.promise_id = m.promise_id AND i.number = m.number
+        WHERE NOT {short_of.format(target="op.amount")} OR m.number IS NOT NULL""",
         params,
     )
     cursor.execute(
-        f"""UPDATE {promise} SET status = sp.outcome, resolved_on = %(as_of)s
+        f"""UPDATE {promise} SET status = sp.outcome, resolved_on = {d["as_of"]}, paid_amount = sp.paid
         FROM scan_promises AS sp WHERE {promise}.id = sp.promise_id""",
         params,
     )
     cursor.execute(
         f"""UPDATE {case} SET broken_promises = broken_promises + 1, updated_at = %(now)s
-        FROM scan_promises AS sp WHERE {case}.id = sp.case_id AND sp.outcome = 'broken'""",
+        FROM scan_promises AS sp WHERE {case}.id = sp.case_id AND sp.outcome <> 'kept'""",
         params,
     )
     cursor.execute(
@@ -532,27 +580,28 @@ def _promises(cursor, d: dict, params: dict) -> tuple[int, int]:
             join="JOIN scan_promises AS sp ON sp.promise_id = r.id",
             where="1 = 1",
             history_type="'~'",
-            reason="'scan: promise ' || sp.outcome",
+            reason="'scan: promise ' || REPLACE(sp.outcome, '_', ' ')",
             user="NULL",
         ),
         params,
     )
     payload = f"""{d["json"]}('promise_id', r.id, 'case_id', r.case_id, 'loan_id', c.loan_id,
-        'loan_ref', l.external_ref, 'amount', CAST(r.amount AS TEXT),
-        'promised_date', CAST(r.promised_date AS TEXT),
-        'as_of', CAST(%(as_of)s AS TEXT))"""
+        'loan_ref', l.external_ref, 'status', sp.outcome, 'amount', CAST(r.amount AS TEXT),
+        'paid_amount', CAST(sp.paid AS TEXT), 'promised_date', CAST(r.promised_date AS TEXT),
+        'missed_instalment', sp.missed_number, 'missed_due_date', CAST(sp.missed_due_date AS TEXT),
+        'due_by_then', CAST(sp.missed_amount AS TEXT), 'as_of', CAST(%(as_of)s AS TEXT))"""
     cursor.execute(
         f"""INSERT INTO {_t(OutboxEvent)} (event_type, partner_id, subject_id, payload, created_at, attempts)
         SELECT 'promise.broken', l.partner_id, r.id, {payload}, %(now)s, 0
         FROM scan_promises AS sp JOIN {promise} AS r ON r.id = sp.promise_id
         JOIN {case} AS c ON c.id = r.case_id JOIN {_t(Loan)} AS l ON l.id = c.loan_id
-        WHERE sp.outcome = 'broken' ORDER BY r.id""",
+        WHERE sp.outcome <> 'kept' ORDER BY r.id""",
         params,
     )
     cursor.execute("SELECT outcome, COUNT(*) FROM scan_promises GROUP BY outcome")
     counts = dict(cursor.fetchall())
     _drop_temp(cursor, "scan_promises")
-    return counts.get("kept", 0), counts.get("broken", 0)
+    return counts.get("kept", 0), counts.get("partly_kept", 0) + counts.get("broken", 0)
 
 
 def process_chunk(chunk_id: int) -> dict | None:

@@ -1,5 +1,6 @@
-"""What people do to cases: move a case between stages, approve a legal referral, close it, reassign
-cases, put a case on hold and release it, record a promise to pay. And the scan, for callers.
+"""What people do to cases: move a case between stages, close it, reassign cases, put a case on hold
+and release it, record a promise to pay. And the scan, for callers. (Legal referrals:
+``debt_collections.referrals``.)
 
 Stage changes go through ``debt_collections.scan.apply_plan``, the writer the scan uses, so a
 person's move leaves the same transition, history row and outbox event as the scan's. Every function
@@ -10,12 +11,12 @@ takes keyword arguments, runs in one transaction and raises ``ValidationError`` 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_update_with_history
@@ -23,7 +24,7 @@ from simple_history.utils import bulk_update_with_history
 from compliance.audit import audit_record
 from compliance.models import AuditEventType
 from debt_collections import stages
-from debt_collections.models import Case, CaseHold, PromiseToPay, Team
+from debt_collections.models import Case, CaseHold, PromiseInstalment, PromiseToPay, Team
 from debt_collections.scan import (
     PLAN_COLUMNS,
     PLAN_TABLE,
@@ -48,7 +49,6 @@ __all__ = [
     "case_move",
     "cases_reassign",
     "promise_record",
-    "referral_approve",
     "scan_run",
 ]
 
@@ -146,19 +146,20 @@ def _apply_one(*, case: Case, action: str, to_stage: str, close_reason: str, rea
 
 @transaction.atomic
 def case_move(*, case: Case, to_stage: str, actor, reason: str, as_of: date | None = None) -> Case:
-    """Move an open case to another stage by hand (a supervisor). Legal referral needs
-    ``approve_referral``; any other move ``reassign_case`` (the supervisor's right over queues)."""
+    """Move an open case to another stage by hand (a supervisor, ``reassign_case``: the right over
+    queues). Never into legal referral: that is a referral request approved by another supervisor,
+    with its evidence pack (``debt_collections.referrals``)."""
     reason = _require_reason(reason)
     try:
         target = stages.Stage(to_stage)
     except ValueError:
         raise field_error("to_stage", _("Unknown stage.")) from None
-    _require_perm(
-        actor,
-        "debt_collections.approve_referral"
-        if target is stages.Stage.LEGAL_REFERRAL
-        else "debt_collections.reassign_case",
-    )
+    if target is stages.Stage.LEGAL_REFERRAL:
+        raise field_error(
+            "to_stage",
+            _("A case enters legal referral only by a referral request approved by another supervisor."),
+        )
+    _require_perm(actor, "debt_collections.reassign_case")
     case = _locked_open_case(case)
     current = stages.Stage(case.stage)
     try:
@@ -175,29 +176,6 @@ def case_move(*, case: Case, to_stage: str, actor, reason: str, as_of: date | No
         actor=actor,
         as_of=as_of or timezone.localdate(),
     )
-
-
-@transaction.atomic
-def referral_approve(*, case: Case, actor, reason: str, as_of: date | None = None) -> Case:
-    """A supervisor approves the scan's recommendation: the case enters legal referral."""
-    _require_perm(actor, "debt_collections.approve_referral")
-    case = _locked_open_case(case)
-    if case.referral_recommended_on is None:
-        raise field_error("case", _("The scan has not recommended this case for legal referral."))
-    recommended_on = case.referral_recommended_on
-    case = case_move(case=case, to_stage=stages.Stage.LEGAL_REFERRAL, actor=actor, reason=reason, as_of=as_of)
-    audit_record(
-        event_type=AuditEventType.APPROVAL,
-        actor=actor,
-        subject=case,
-        details={
-            "approved": "legal_referral",
-            "case": case.pk,
-            "reason": reason.strip(),
-            "recommended_on": recommended_on,
-        },
-    )
-    return case
 
 
 @transaction.atomic
@@ -312,28 +290,107 @@ def case_hold_release(*, hold: CaseHold, actor) -> CaseHold:
     return hold
 
 
+PROMISE_MAX_INSTALMENTS = 12
+PROMISE_MAX_DAYS = 180
+
+
+def promise_instalments_clean(
+    *, instalments=None, amount=None, promised_date=None, currency: str, made_on: date
+) -> list[tuple[date, Decimal]]:
+    """The promise's instalments, checked: 1 to 12, dates strictly increasing, none before the day
+    it is made, the last within 180 days, each amount positive (quantised to the currency). Either
+    ``instalments`` (``(date, amount)`` pairs) or a single ``amount`` and ``promised_date``."""
+    if instalments is None:
+        if amount is None or amount == "":
+            raise field_error("amount", _("Enter an amount."))
+        if not isinstance(promised_date, date):
+            raise field_error("promised_date", _("Enter the date the borrower will pay by."))
+        field, amount_field, date_field = None, "amount", "promised_date"
+        rows = [(promised_date, amount)]
+    else:
+        if amount is not None or promised_date is not None:
+            raise field_error("instalments", _("Give either instalments or one amount and date, not both."))
+        field = amount_field = date_field = "instalments"
+        try:
+            rows = [tuple(row) for row in instalments]
+        except TypeError:
+            raise field_error(field, _("Each instalment is a date and an amount.")) from None
+        if not rows:
+            raise field_error(field, _("Enter at least one instalment."))
+        if len(rows) > PROMISE_MAX_INSTALMENTS:
+            raise field_error(field, _("At most %(n)s instalments.") % {"n": PROMISE_MAX_INSTALMENTS})
+    cleaned: list[tuple[date, Decimal]] = []
+    for number, row in enumerate(rows, start=1):
+        if len(row) != 2:
+            raise field_error(field, _("Each instalment is a date and an amount."))
+        due, value = row
+        if not isinstance(due, date) or isinstance(due, datetime):
+            raise field_error(date_field, _("Instalment %(n)s: enter a date.") % {"n": number})
+        try:
+            value = quantize(Decimal(str(value).strip()), currency)
+            if not value.is_finite() or value >= Decimal("1e16"):
+                raise ValueError(value)
+        except (ArithmeticError, ValueError):
+            raise field_error(amount_field, _("Instalment %(n)s: enter an amount.") % {"n": number}) from None
+        if value <= 0:
+            raise field_error(amount_field, _("The amount must be positive."))
+        if due < made_on:
+            raise field_error(date_field, _("The date cannot be in the past."))
+        if cleaned and due <= cleaned[-1][0]:
+            raise field_error(
+                date_field, _("Instalment %(n)s: the dates must follow one another.") % {"n": number}
+            )
+        cleaned.append((due, value))
+    if sum(value for _due, value in cleaned) >= Decimal("1e16"):
+        raise field_error(amount_field, _("The amount is too large."))
+    if (cleaned[-1][0] - made_on).days > PROMISE_MAX_DAYS:
+        raise field_error(
+            date_field,
+            _("The last payment must fall within %(days)s days.") % {"days": PROMISE_MAX_DAYS},
+        )
+    return cleaned
+
+
 @transaction.atomic
 def promise_record(
-    *, case: Case, amount, promised_date: date, actor, as_of: date | None = None
+    *,
+    case: Case,
+    actor,
+    instalments=None,
+    amount=None,
+    promised_date: date | None = None,
+    as_of: date | None = None,
 ) -> PromiseToPay:
-    """A borrower's promise to pay an amount by a date. While open it freezes escalation; the scan
-    decides it kept or broken."""
+    """A borrower's promise to pay: a plan of ``(date, amount)`` instalments, or one ``amount`` by a
+    ``promised_date``. While open it freezes escalation; the scan decides it kept, partly kept or
+    broken (``scan._promises``)."""
     _require_perm(actor, "debt_collections.add_promisetopay")
     case = _locked_open_case(case)
-    try:
-        value = quantize(Decimal(str(amount)), case.loan.currency)
-    except (ArithmeticError, ValueError):
-        raise field_error("amount", _("Enter an amount.")) from None
-    if value <= 0:
-        raise field_error("amount", _("The amount must be positive."))
     made_on = as_of or timezone.localdate()
-    if promised_date < made_on:
-        raise field_error("promised_date", _("The date cannot be in the past."))
+    rows = promise_instalments_clean(
+        instalments=instalments,
+        amount=amount,
+        promised_date=promised_date,
+        currency=case.loan.currency,
+        made_on=made_on,
+    )
     if case.promises.filter(status=PromiseToPay.Status.OPEN).exists():
         raise field_error("case", _("This case already has an open promise to pay."))
     promise = PromiseToPay(
-        case=case, amount=value, promised_date=promised_date, made_on=made_on, created_by=actor
+        case=case,
+        amount=sum((value for _due, value in rows), Decimal(0)),
+        promised_date=rows[-1][0],
+        made_on=made_on,
+        created_by=actor,
     )
     promise._change_reason = "promise recorded"
-    promise.save()
+    try:
+        with transaction.atomic():
+            promise.save()
+    except IntegrityError:  # another open promise, committed since the check (the constraint)
+        raise field_error("case", _("This case already has an open promise to pay.")) from None
+    PromiseInstalment.objects.bulk_create(
+        PromiseInstalment(promise=promise, number=number, amount=value, due_date=due)
+        for number, (due, value) in enumerate(rows, start=1)
+    )
     return promise

@@ -1,7 +1,7 @@
 """Configuration (policies, teams) and inspection (cases, transitions, runs, outbox) screens.
 
 Cases are written by the scan and the services; here a supervisor reassigns cases, approves
-recommended legal referrals, and adds holds and promises, each through its service so the same
+requests legal referrals, and adds holds and promises, each through its service so the same
 checks, history and events apply as anywhere else.
 """
 
@@ -17,12 +17,14 @@ from collections_site.admin_tools import ReadOnlyAdminMixin, ServiceAddAdminMixi
 from compliance.audit import audit_record
 from compliance.models import AuditEventType
 from debt_collections import services
+from debt_collections.admin.contacts import INSTALMENTS_HELP, CaseContactInline, parse_instalments
 from debt_collections.models import (
     Case,
     CaseHold,
     CollectionPolicy,
     DueReminder,
     OutboxEvent,
+    PromiseInstalment,
     PromiseToPay,
     ScanChunk,
     ScanRun,
@@ -153,7 +155,7 @@ class HoldInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class PromiseInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PromiseToPay
-    fields = ["amount", "promised_date", "made_on", "status", "resolved_on", "created_by"]
+    fields = ["amount", "promised_date", "made_on", "status", "paid_amount", "resolved_on", "created_by"]
     readonly_fields = fields
     extra = 0
 
@@ -175,9 +177,9 @@ class CaseAdmin(SimpleHistoryAdmin):
     list_select_related = ["loan", "assignee", "team"]
     raw_id_fields = ["loan"]
     readonly_fields = [f.name for f in Case._meta.fields]
-    inlines = [TransitionInline, HoldInline, PromiseInline]
+    inlines = [TransitionInline, HoldInline, PromiseInline, CaseContactInline]
     action_form = CaseActionForm
-    actions = ["reassign", "approve_referral"]
+    actions = ["reassign", "request_referral"]
     list_per_page = 50
 
     def has_add_permission(self, request):
@@ -199,8 +201,8 @@ class CaseAdmin(SimpleHistoryAdmin):
     def has_reassign_permission(self, request):
         return request.user.has_perm("debt_collections.reassign_case")
 
-    def has_approve_referral_permission(self, request):
-        return request.user.has_perm("debt_collections.approve_referral")
+    def has_request_referral_permission(self, request):
+        return request.user.has_perm("debt_collections.add_legalreferral")
 
     @admin.action(
         description=_("Reassign the selected cases to the chosen assignee"), permissions=["reassign"]
@@ -222,19 +224,19 @@ class CaseAdmin(SimpleHistoryAdmin):
         )
 
     @admin.action(
-        description=_("Approve the legal referral of the selected cases"), permissions=["approve_referral"]
+        description=_("Request the legal referral of the selected case"), permissions=["request_referral"]
     )
-    def approve_referral(self, request, queryset):
-        def approve():
+    def request_referral(self, request, queryset):
+        # A referral needs a written reason and the forbearance considered, and another supervisor's
+        # approval: this opens the referral request form for the case (debt_collections.referrals).
+        from django.shortcuts import redirect
+        from django.urls import reverse
 
-            with transaction.atomic():
-                for case in queryset:
-                    services.referral_approve(
-                        case=case, actor=request.user, reason=request.POST.get("reason", "")
-                    )
-            return queryset.count()
-
-        self._run(request, approve, _("%(n)s cases referred."))
+        cases = list(queryset.values_list("pk", flat=True)[:2])
+        if len(cases) != 1:
+            self.message_user(request, _("Choose exactly one case to refer."), messages.ERROR)
+            return None
+        return redirect(f"{reverse('admin:debt_collections_legalreferral_add')}?case={cases[0]}")
 
 
 class CaseHoldForm(ServiceForm):
@@ -249,14 +251,21 @@ class CaseHoldForm(ServiceForm):
 
 
 class PromiseForm(ServiceForm):
+    instalments = forms.CharField(
+        label=_("instalments"),
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 40}),
+        help_text=INSTALMENTS_HELP,
+    )
+
     class Meta:
         model = PromiseToPay
-        fields = ["case", "amount", "promised_date"]
+        fields = ["case"]
+
+    def clean_instalments(self):
+        return parse_instalments(self.cleaned_data["instalments"])
 
     def call_service(self, c):
-        return services.promise_record(
-            case=c["case"], amount=c["amount"], promised_date=c["promised_date"], actor=self.request.user
-        )
+        return services.promise_record(case=c["case"], instalments=c["instalments"], actor=self.request.user)
 
 
 class ServiceAddAdmin(ServiceAddAdminMixin, SimpleHistoryAdmin):
@@ -284,12 +293,33 @@ class CaseHoldAdmin(ServiceAddAdmin):
         self.message_user(request, _("%(n)s holds released.") % {"n": released}, messages.SUCCESS)
 
 
+class PromiseInstalmentInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = PromiseInstalment
+    fields = ["number", "due_date", "amount"]
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(PromiseToPay)
 class PromiseToPayAdmin(ServiceAddAdmin):
     form = PromiseForm
-    list_display = ["case", "amount", "promised_date", "made_on", "status", "resolved_on", "created_by"]
+    list_display = [
+        "case", "amount", "promised_date", "made_on", "status", "paid_amount", "resolved_on", "created_by",
+    ]  # fmt: skip
     list_filter = ["status"]
     list_select_related = ["case", "created_by"]
+    inlines = [PromiseInstalmentInline]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["case", "instalments"]
+        return [
+            "case", "amount", "promised_date", "made_on", "status", "paid_amount", "resolved_on",
+            "created_by",
+        ]  # fmt: skip
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # the plan is typed on the add form
 
 
 @admin.register(StageTransition)

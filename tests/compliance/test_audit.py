@@ -26,7 +26,7 @@ from django.urls import reverse
 from compliance.admin.audit import tail_status
 from compliance.audit import GENESIS, audit_record, compute_hash, verify_chain
 from compliance.models import AuditEvent, AuditEventType
-from debt_collections import services
+from debt_collections import referrals, services
 from debt_collections.models import Case, CollectionPolicy, ScanRun, StageTransition, Team
 from debt_collections.scan import scan_run
 from tests.debt_collections.conftest import make_user
@@ -386,21 +386,36 @@ class TestCollections:
         # The transitions are there too; the scan's own move (opening the case) is counted in its run.
         assert case.transitions.count() == 3 and len(events(T.SCAN_RUN)) == 1
 
-    def test_approving_a_referral_is_an_approval_and_a_stage_change(self, supervisor):
+    def test_approving_a_referral_is_an_approval_and_a_stage_change(self, supervisor, settings, tmp_path):
+        settings.MEDIA_ROOT = str(tmp_path)  # the evidence pack is stored on approval
         loan = make_loan()
         scan_run(as_of=days(95))
         case = Case.objects.get(loan=loan)
-        services.referral_approve(case=case, actor=supervisor, reason=" Evidence complete ", as_of=days(95))
+        requested = referrals.referral_request(
+            case=case, actor=make_user("req", "collector"), reason="No payment",
+            forbearance_considered="Term extension refused", as_of=days(95),
+        )  # fmt: skip
+        referral = referrals.referral_approve(
+            referral=requested, actor=supervisor, reason=" Evidence complete ", as_of=days(95)
+        )
         move, approval = AuditEvent.objects.filter(actor=supervisor).order_by("id")
         assert (move.event_type, move.details["from"], move.details["to"]) == (
             "stage_change", "restructuring", "legal_referral"
         )  # fmt: skip
-        assert (approval.event_type, approval.subject_id) == ("approval", str(case.pk))
+        assert (approval.event_type, approval.subject_type, approval.subject_id) == (
+            "approval", "debt_collections.legalreferral", str(referral.pk)
+        )  # fmt: skip
         assert approval.details == {
+            "legal_referral": "approved",
             "approved": "legal_referral",
+            "referral": referral.pk,
             "case": case.pk,
             "reason": "Evidence complete",
+            "requested_by": requested.requested_by_id,
             "recommended_on": days(95).isoformat(),
+            "evidence_sha256": referral.evidence_sha256,
+            "evidence_size": referral.evidence_pack.size,
+            "as_of": days(95).isoformat(),
         }
 
     def test_a_reassignment_is_one_event_listing_the_cases(self, supervisor):
@@ -487,6 +502,8 @@ class TestAdmin:
         data = {
             "name": policy.name, "product": "", "early_warning_dpd": 1, "follow_up_call_dpd": 8,
             "notice_dpd": 30, "restructuring_dpd": 61, "legal_referral_dpd": 91, "pre_due_reminder_days": 3,
+            "promise_tolerance_amount": "1.00", "promise_tolerance_days": 1,
+            "supervisor_waiver_limit": "5000.00",
         }  # fmt: skip
         assert policy.notice_dpd == 31
         assert admin_client.post(url, data).status_code == 302
@@ -520,6 +537,8 @@ class TestAdmin:
         data = {
             "name": "Lenient", "product": product.pk, "early_warning_dpd": 5, "follow_up_call_dpd": 15,
             "notice_dpd": 45, "restructuring_dpd": 75, "legal_referral_dpd": 120, "pre_due_reminder_days": 3,
+            "promise_tolerance_amount": "2.00", "promise_tolerance_days": 2,
+            "supervisor_waiver_limit": "3000.00",
         }  # fmt: skip
         assert (
             admin_client.post(reverse("admin:debt_collections_collectionpolicy_add"), data).status_code == 302

@@ -43,6 +43,11 @@ CSV_FILES = {
     "stage_transitions.csv",
     "holds.csv",
     "promises_to_pay.csv",
+    "promise_instalments.csv",
+    "case_contacts.csv",
+    "notices.csv",
+    "restructurings.csv",
+    "legal_referrals.csv",
     "pre_due_reminders.csv",
     "outbox_events.csv",
     "historical_borrowers.csv",
@@ -298,7 +303,7 @@ class TestCommand:
         borrower = book["borrower"]
         out = self.run(str(borrower.pk), "--actor", "dpo", "--reason", "请求 #7", "--out", str(target))
         assert out.count("\n") == 1 and out.startswith(
-            f"Exported borrower {borrower.pk} to {target}: 16 files"
+            f"Exported borrower {borrower.pk} to {target}: 21 files"
         )
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
         files = read_zip(target.read_bytes())

@@ -8,8 +8,8 @@ from decimal import Decimal as D
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from debt_collections import referrals, services, stages
 from debt_collections import scan as scanning
-from debt_collections import services, stages
 from debt_collections.models import (
     Case,
     CollectionPolicy,
@@ -178,16 +178,25 @@ class TestTimeline:
 
 
 class TestSupervisorMoves:
-    def test_legal_referral_needs_a_supervisor_and_is_never_left_by_the_scan(self, supervisor, collector):
+    def test_legal_referral_needs_a_supervisor_and_is_never_left_by_the_scan(
+        self, supervisor, collector, settings, tmp_path
+    ):
+        settings.MEDIA_ROOT = str(tmp_path)  # the evidence pack is stored on approval
         loan = make_loan()
         scan_run(as_of=days(95))
         case = open_case(loan)
+        request = referrals.referral_request(
+            case=case, actor=collector, reason="No payment", forbearance_considered="Term extension refused",
+            as_of=days(95),
+        )  # fmt: skip
         with pytest.raises(PermissionDenied):
-            services.referral_approve(case=case, actor=collector, reason="ready", as_of=days(95))
+            referrals.referral_approve(referral=request, actor=collector, reason="ready", as_of=days(95))
         with pytest.raises(ValidationError) as excinfo:
-            services.referral_approve(case=case, actor=supervisor, reason="  ", as_of=days(95))
+            referrals.referral_approve(referral=request, actor=supervisor, reason="  ", as_of=days(95))
         assert "reason" in excinfo.value.message_dict
-        services.referral_approve(case=case, actor=supervisor, reason="Evidence complete", as_of=days(95))
+        referrals.referral_approve(
+            referral=request, actor=supervisor, reason="Evidence complete", as_of=days(95)
+        )
         case.refresh_from_db()
         assert case.stage == "legal_referral"
         last = case.transitions.last()
@@ -214,11 +223,13 @@ class TestSupervisorMoves:
         assert (case.status, case.close_reason) == ("closed", "legal_concluded")
         assert moves(case)[-1] == ("legal_referral", "")
 
-    def test_a_case_not_recommended_cannot_be_referred(self, supervisor):
+    def test_a_case_not_recommended_cannot_be_referred_by_a_collector(self, collector):
         loan = make_loan()
         scan_run(as_of=days(40))
         with pytest.raises(ValidationError) as excinfo:
-            services.referral_approve(case=open_case(loan), actor=supervisor, reason="x", as_of=days(40))
+            referrals.referral_request(
+                case=open_case(loan), actor=collector, reason="x", forbearance_considered="y", as_of=days(40)
+            )
         assert "case" in excinfo.value.message_dict
 
     def test_a_supervisor_moves_a_case_by_hand_and_bad_moves_are_refused(self, supervisor):
@@ -351,14 +362,16 @@ class TestFreezes:
         scan_run(as_of=days(32))  # 32 DPD calls for notice; the promise is open
         case.refresh_from_db()
         assert case.stage == "follow_up_call"
-        scan_run(as_of=days(37))  # the date passed with nothing paid
+        scan_run(as_of=days(37))  # the day after the date: within the policy's day of tolerance
+        assert PromiseToPay.objects.get(pk=promise.pk).status == "open"
+        scan_run(as_of=days(38))  # the date and its day of tolerance passed with nothing paid
         promise.refresh_from_db()
         case.refresh_from_db()
-        assert (promise.status, promise.resolved_on) == ("broken", days(37))
+        assert (promise.status, promise.resolved_on) == ("broken", days(38))
         assert case.broken_promises == 1 and case.stage == "notice"
         loan.refresh_from_db()
         assert case.priority == stages.priority_score(
-            stage=Stage.NOTICE, dpd=37, overdue=loan.overdue_total, broken_promises=1
+            stage=Stage.NOTICE, dpd=38, overdue=loan.overdue_total, broken_promises=1
         )
         event = OutboxEvent.objects.get(event_type="promise.broken")
         assert event.subject_id == promise.pk and event.payload["amount"] in ("500.00", "500")
