@@ -90,6 +90,28 @@ DEMO_PARTNERS: tuple[tuple[str, str], ...] = (
     ("huiyi-lending", "汇易金融"),
     ("northbridge-credit", "Northbridge Credit"),
 )
+# What every collection notice prints about the creditor: how to reach them and how to pay. Fictional
+# (RFC 2606 e-mail domains, Ofcom's drama telephone range, a made-up bank account).
+DEMO_PARTNER_DETAILS: dict[str, dict[str, str]] = {
+    "huiyi-lending": {
+        "collections_phone": "400-820-1234",
+        "collections_email": "collections@huiyi.example.com",
+        "postal_address": "上海市浦东新区世纪大道100号 汇易金融 贷后服务部（邮编200120）",
+        "payment_instructions": (
+            "在汇易金融App“我的借款-立即还款”中还款；或转账至 户名：汇易金融有限公司，"
+            "开户行：招商银行上海分行，账号：6214 8300 0000 0000，附言请注明借款编号。"
+        ),
+    },
+    "northbridge-credit": {
+        "collections_phone": "020 7946 0123",
+        "collections_email": "collections@northbridge.example.co.uk",
+        "postal_address": "Northbridge Credit, Customer Support, 1 Example Street, London EC1A 1AA",
+        "payment_instructions": (
+            "Pay in the Northbridge app, or by bank transfer to Northbridge Credit Ltd, sort code 00-00-00, "
+            "account 00000000, quoting your loan reference."
+        ),
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -182,6 +204,31 @@ PRODUCT_MIX = {
 # --- borrower reference data ---------------------------------------------------------------------
 
 ZH, US, GB = "zh_CN", "en_US", "en_GB"
+
+_CN_CITIES = (
+    "上海市浦东新区",
+    "北京市朝阳区",
+    "广州市天河区",
+    "深圳市南山区",
+    "杭州市西湖区",
+    "成都市武侯区",
+)
+_CN_ROADS = ("世纪大道", "建国路", "天河路", "科技园路", "文三路", "人民南路", "中山路")
+_US_PLACES = ("Springfield, IL 62701", "Albany, NY 12207", "Austin, TX 78701", "Sacramento, CA 95814")
+_US_STREETS = ("Main St", "Oak Ave", "Maple Dr", "Elm St", "Washington Blvd")
+_GB_PLACES = ("London SW1A 1AA", "Manchester M1 1AE", "Leeds LS1 1UR", "Bristol BS1 4DJ")
+_GB_STREETS = ("High Street", "Station Road", "Church Lane", "Victoria Road")
+
+
+def _address(locale: str, n: int) -> str:
+    """A made-up postal address, the same for the same borrower id."""
+    if locale == ZH:
+        return f"{_CN_CITIES[n % 6]}{_CN_ROADS[n // 6 % 7]}{n % 997 + 1}号{n % 29 + 1}楼{n % 31 + 1}室"
+    if locale == US:
+        return f"{n % 9899 + 100} {_US_STREETS[n // 4 % 5]}, {_US_PLACES[n % 4]}"
+    return f"{n % 199 + 1} {_GB_STREETS[n // 4 % 4]}, {_GB_PLACES[n % 4]}"
+
+
 # (region, time zone, US area codes) for English-speaking borrowers.
 US_REGIONS = (
     ("US-NY", "America/New_York", ("212", "646", "718", "917")),
@@ -241,7 +288,7 @@ COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
     Installment: (
         "id", "loan_id", "schedule_version", "number", "due_date", "principal_due", "interest_due",
         "fee_due", "penalty_due", "principal_paid", "interest_paid", "fee_paid", "penalty_paid",
-        "superseded",
+        "superseded", "penalty_carried", "penalty_waived",
     ),
     Payment: (
         "id", "partner_id", "loan_id", "external_ref", "amount", "currency", "value_date", "received_at",
@@ -568,6 +615,11 @@ class _Generator:
                     True,
                 )
             )
+        # A postal address for every borrower (letters), derived from the id so the random stream,
+        # and with it every other figure of a seeded demo, stays as it was.
+        points.append(
+            ("address", "home", _address(locale, borrower_id), True, True, False, None, False, "", "", True)
+        )
         if random() < 0.3:
             other = mobile
             while other == mobile:
@@ -752,7 +804,9 @@ class _Generator:
                     overdue_p += row[PRINCIPAL] - pp
                     overdue_i += row[INTEREST] - ip
                     overdue_f += row[FEE] - fp
-            installments.append((str(first_installment + k), loan_txt, "1", NUMBERS[k], iso[due], *tail))
+            installments.append(
+                (str(first_installment + k), loan_txt, "1", NUMBERS[k], iso[due], *tail, ZERO_TXT, ZERO_TXT)
+            )
         next_id[Installment] += n
         self.count["installments"] += n
 
@@ -1037,10 +1091,12 @@ def _move_sequences(
 DEMO_USERS = (
     ("collector", "collector"),
     ("supervisor", "supervisor"),
+    # Approves waivers above the policy's supervisor limit.
+    ("senior", "senior_supervisor"),
     ("compliance", "compliance_officer"),
     ("admin", None),
 )
-DEMO_GROUPS = ("collector", "supervisor", "compliance_officer")
+DEMO_GROUPS = ("collector", "supervisor", "senior_supervisor", "compliance_officer")
 
 
 def ensure_demo_users() -> list[tuple[str, str, str]]:
@@ -1116,7 +1172,7 @@ def seed_demo(
         partners = {}
         for code, name in DEMO_PARTNERS:
             partner, _new = Partner.objects.update_or_create(
-                code=code, defaults={"name": name, "is_active": True}
+                code=code, defaults={"name": name, "is_active": True, **DEMO_PARTNER_DETAILS.get(code, {})}
             )
             partners[code] = partner.id
         products = [(spec, _product(spec)) for spec in DEMO_PRODUCTS]
@@ -1209,6 +1265,7 @@ def parse_as_of(value: str | None) -> date:
 
 __all__ = [
     "DEMO_PARTNERS",
+    "DEMO_PARTNER_DETAILS",
     "DEMO_PRODUCTS",
     "DemoError",
     "SeedResult",

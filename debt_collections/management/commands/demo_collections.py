@@ -1,25 +1,39 @@
-"""``manage.py demo_collections``: staff the stage teams with demo collectors and run today's scan,
-so the demo book comes with worked cases (``make run`` calls it after ``seed_demo``)."""
+"""``manage.py demo_collections``: staff the stage teams with demo collectors, run today's scan and
+work a few cases the way collectors do (calls with their outcomes, a promise, the stage notices, a
+restructuring proposal and a legal-referral request waiting for a supervisor), so the demo book comes
+with worked cases (``make run`` calls it after ``seed_demo``). Everything goes through the services:
+a call the contact rules refuse (quiet hours, say) is skipped and counted."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.models import ContactAttempt, ContactOverride, ScreeningFlag
+from debt_collections.contacts import contact_log
 from debt_collections.models import (
     Case,
+    CaseContact,
     CaseHold,
+    ContactOutcome,
     DueReminder,
+    LegalReferral,
+    Notice,
     OutboxEvent,
     PromiseToPay,
+    Restructuring,
     ScanRun,
     StageTransition,
     Team,
     TeamMember,
 )
+from debt_collections.notices import notices_send_queued
+from debt_collections.referrals import referral_request
+from debt_collections.restructuring import restructuring_propose
 from debt_collections.scan import ScanBusy, ScanRefused, scan_run
 from loans.demo import DEMO_PARTNERS
 
@@ -72,11 +86,93 @@ class Command(BaseCommand):
         except (ScanBusy, ScanRefused) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(summary.line())
+        self.stdout.write(self.work(business_date))
+
+    def work(self, as_of: date) -> str:
+        """Calls on a few early cases, a restructuring proposal and a referral request, the notices."""
+        user_model = get_user_model()
+        collector = user_model.objects.filter(username="collector").first()
+        if collector is None or not collector.has_perm("debt_collections.add_casecontact"):
+            return "Demo case work skipped: no demo collector (run seed_demo first)."
+        demo = Case.objects.filter(status=Case.Status.OPEN, loan__partner__code__in=self._codes())
+        outcomes = [
+            (ContactOutcome.NO_ANSWER, "", None),
+            (ContactOutcome.CALLBACK_REQUESTED, "Asked to be called back after work.", None),
+            (ContactOutcome.PROMISE_TO_PAY, "Will pay in two parts from the next salaries.", "plan"),
+            (ContactOutcome.RIGHT_PARTY, "Explained the arrears and the ways to pay.", None),
+        ]
+        logged = refused = 0
+        calls = demo.filter(stage="follow_up_call", contacts__isnull=True).select_related("loan")
+        for case, (outcome, notes, plan) in zip(calls[: len(outcomes)], outcomes, strict=False):
+            overdue = case.loan.overdue_total
+            instalments = None
+            if plan and overdue > 1:
+                half = (overdue / 2).quantize(overdue)
+                instalments = [
+                    (as_of + timedelta(days=7), half),
+                    (as_of + timedelta(days=21), overdue - half),
+                ]
+            try:
+                contact_log(
+                    case=case, channel="call", outcome=outcome, actor=collector, notes=notes,
+                    callback_on=as_of + timedelta(days=1) if outcome == ContactOutcome.CALLBACK_REQUESTED
+                    else None,
+                    promise_instalments=instalments,
+                )  # fmt: skip
+                logged += 1
+            except ValidationError:  # refused by the contact rules (quiet hours, limits): skipped
+                refused += 1
+        proposed = requested = 0
+        desk = demo.filter(stage="restructuring", restructurings__isnull=True).first()
+        if desk is not None:
+            try:
+                restructuring_propose(
+                    case=desk, kind="term_extension", actor=collector, new_term=desk.loan.term + 12,
+                    first_due_date=as_of + timedelta(days=30), as_of=as_of,
+                    reason="Income fell after a job change; asks for smaller instalments over a longer term.",
+                )  # fmt: skip
+                proposed = 1
+            except ValidationError:
+                pass
+        recommended = demo.filter(referral_recommended_on__isnull=False, referrals__isnull=True)
+        for case in recommended[:5]:
+            try:
+                referral_request(
+                    case=case, actor=collector, as_of=as_of,
+                    reason="No payment and no answer for three months despite the formal notice.",
+                    forbearance_considered="Offered a term extension and a payment holiday; no reply.",
+                )  # fmt: skip
+                requested = 1
+                break
+            except ValidationError:  # time-barred or on hold: try the next one
+                continue
+        sent = notices_send_queued(as_of=as_of)
+        return (
+            f"Demo case work: {logged} calls logged ({refused} refused by the contact rules), "
+            f"{proposed} restructuring proposed, {requested} legal referral requested; notices: "
+            + ", ".join(f"{count} {name}" for name, count in sent.items())
+            + "."
+        )
+
+    @staticmethod
+    def _codes() -> list[str]:
+        return [code for code, _name in DEMO_PARTNERS]
 
     @transaction.atomic
     def clear(self) -> str:
-        demo_codes = [code for code, _name in DEMO_PARTNERS]
+        demo_codes = self._codes()
         cases = Case.objects.filter(loan__partner__code__in=demo_codes)
+        contacts = CaseContact.objects.filter(case__in=cases)
+        ScreeningFlag.objects.filter(
+            source="case_contact", source_id__in=[str(pk) for pk in contacts.values_list("pk", flat=True)]
+        ).delete()
+        contacts.delete()
+        Notice.objects.filter(case__in=cases).delete()
+        # The attempts of those contacts and notices, and any other on the demo loans; then overrides.
+        ContactAttempt.objects.filter(loan__partner__code__in=demo_codes).delete()
+        ContactOverride.objects.filter(borrower__partner__code__in=demo_codes, used_at__isnull=False).delete()
+        Restructuring.objects.filter(case__in=cases).delete()
+        LegalReferral.objects.filter(case__in=cases).delete()
         StageTransition.objects.filter(case__in=cases).delete()
         CaseHold.objects.filter(case__in=cases).delete()
         PromiseToPay.objects.filter(case__in=cases).delete()
