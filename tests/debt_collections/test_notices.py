@@ -15,6 +15,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import translation
 from pypdf import PdfReader
 
 from compliance.contact import ContactDenied, channel_opt_out_record
@@ -152,7 +153,7 @@ class TestTemplateSave:
         "body", [GOOD_LETTER + " {% if total_due %}", GOOD_LETTER + " {{ pay_by|nosuch }}"]
     )
     def test_a_template_that_does_not_parse_is_refused(self, officer, body):
-        with pytest.raises(ValidationError) as excinfo:
+        with translation.override("en"), pytest.raises(ValidationError) as excinfo:
             notice_template_save(template=template("notice", "letter", "en"), actor=officer, body=body)
         assert "does not parse" in errors_of(excinfo)["body"]
 

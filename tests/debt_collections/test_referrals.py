@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from pypdf import PdfReader
 
 from compliance.contact import contact_attempt_record, contact_override_grant
@@ -277,7 +277,7 @@ def test_a_collector_cannot_approve(case, collector):
 
 def test_time_barred_debt_is_refused_at_request_and_at_approval(case, collector, supervisor):
     Loan.objects.filter(pk=case.loan_id).update(limitation_date=days(95))
-    with pytest.raises(ValidationError) as excinfo:
+    with translation.override("en"), pytest.raises(ValidationError) as excinfo:
         request(case, collector)
     assert field_of(excinfo) == {"case"} and "time-barred" in str(excinfo.value)
     assert not LegalReferral.objects.exists()
@@ -478,7 +478,7 @@ def test_the_download_is_permission_checked_audited_and_hash_checked(case, colle
 
     with open(referral.evidence_pack.path, "ab") as handle:
         handle.write(b"tampered")
-    with pytest.raises(ValidationError) as excinfo:
+    with translation.override("en"), pytest.raises(ValidationError) as excinfo:
         evidence_pack_download(referral=referral, actor=supervisor)
     assert "hash" in str(excinfo.value)
     assert AuditEvent.objects.filter(event_type="export").count() == 1
@@ -564,7 +564,7 @@ def test_the_command_writes_the_pack_and_fails_cleanly(case, collector, supervis
         ([str(pending.pk), "--actor", "sup", "--out", str(tmp_path / "none.zip")], "no evidence pack"),
     ]
     for args, message in bad:
-        with pytest.raises(CommandError) as excinfo:
+        with translation.override("en"), pytest.raises(CommandError) as excinfo:
             call_command("evidence_pack", *args)
         assert message in str(excinfo.value), args
     assert not (tmp_path / "none.zip").exists()

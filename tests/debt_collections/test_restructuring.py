@@ -279,7 +279,9 @@ def test_admin_propose_compare_and_approve(client, case):
     assert response.status_code == 302
     proposal = Restructuring.objects.get()
     assert proposal.proposed_by == maker
-    page = client.get(reverse("admin:debt_collections_restructuring_change", args=[proposal.pk]))
+    page = client.get(
+        reverse("admin:debt_collections_restructuring_change", args=[proposal.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert page.status_code == 200
     content = page.content.decode()
     assert "current schedule" in content and "proposed schedule" in content

@@ -296,6 +296,7 @@ class TestUsers:
         assert [(u, role) for u, _p, role in users] == [
             ("collector", "collector"),
             ("supervisor", "supervisor"),
+            ("senior", "senior_supervisor"),
             ("compliance", "compliance_officer"),
             ("admin", "superuser"),
         ]
@@ -309,6 +310,7 @@ class TestUsers:
         assert set(Group.objects.values_list("name", flat=True)) >= {
             "collector",
             "supervisor",
+            "senior_supervisor",
             "compliance_officer",
         }
 
