@@ -337,12 +337,12 @@ class TestCommand:
         assert not target.exists()
 
     def test_a_failed_write_leaves_no_audit_event(self, book, officer, tmp_path, monkeypatch):
-        from compliance.management.commands import export_borrower_data
+        from collections_site import command_tools
 
         def disk_full(fd):
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(export_borrower_data.os, "fsync", disk_full)
+        monkeypatch.setattr(command_tools.os, "fsync", disk_full)
         target = tmp_path / "out.zip"
         with pytest.raises(OSError, match="No space"):
             self.run(str(book["borrower"].pk), "--actor", "dpo", "--reason", "r", "--out", str(target))

@@ -1,12 +1,8 @@
 """``manage.py export_borrower_data``: everything held on one borrower as a ZIP, audited."""
 
-import os
-
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
+from collections_site.command_tools import acting_user, write_audited_file
 from compliance.export import EXPORT_PERMISSION, borrower_export_run
 from loans.models import Borrower
 
@@ -34,39 +30,17 @@ class Command(BaseCommand):
         borrower = Borrower.objects.filter(pk=pk).first()
         if borrower is None:
             raise CommandError(f"No borrower with id {pk}.")
-        if not actor:
-            raise CommandError("--actor is required: the user who exports.")
-        user = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: actor}).first()
-        if user is None:
-            raise CommandError(f"No user {actor!r}.")
-        if not user.is_active or not user.has_perm(EXPORT_PERMISSION):
-            raise CommandError(f"User {actor!r} may not export personal data (needs {EXPORT_PERMISSION}).")
+        user = acting_user(actor, permission=EXPORT_PERMISSION, may_not="export personal data")
         if not (reason or "").strip():
             raise CommandError("--reason is required: say why the data is exported.")
-        if not out:
-            raise CommandError("--out is required: the ZIP file to write.")
-        # Open the file before exporting, so an unwritable path leaves no audited export behind.
-        existed = os.path.exists(out)
-        try:
-            handle = os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT, 0o600), "wb")
-        except OSError as exc:
-            raise CommandError(f"Cannot write {out}: {exc.strerror or exc}.") from None
-        try:
-            # The audit event commits only once the file is written.
-            with handle, transaction.atomic():
-                export = borrower_export_run(borrower=borrower, actor=user, reason=reason)
-                handle.truncate(0)
-                handle.write(export.content)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException as exc:
-            if not existed:
-                os.unlink(out)
-            if isinstance(exc, ValidationError):
-                raise CommandError(" ".join(exc.messages)) from None
-            if isinstance(exc, PermissionDenied):
-                raise CommandError(str(exc)) from None
-            raise
+        exports = []
+
+        def produce() -> bytes:
+            exports.append(borrower_export_run(borrower=borrower, actor=user, reason=reason))
+            return exports[0].content
+
+        write_audited_file(out, produce)
+        export = exports[0]
         self.stdout.write(
             f"Exported borrower {pk} to {out}: {len(export.files) + 1} files, {export.rows} rows, "
             f"{len(export.content)} bytes (audit event #{export.event.pk})."
