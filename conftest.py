@@ -19,6 +19,13 @@ def media_root(settings, tmp_path_factory):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Users made in tests hash their passwords with a fast hasher: PBKDF2's 1,000,000 rounds cost half
+    a second a user. (Production keeps Django's default hashers.)"""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @receiver(connection_created, dispatch_uid="tests.allow_test_database_reset")
 def allow_test_database_reset(sender, connection, **kwargs):
     """On PostgreSQL the audit table refuses TRUNCATE (compliance migration 0004) unless the session

@@ -31,11 +31,6 @@ SEED = 7  # with LOANS and AS_OF: every bucket has loans (checked below, so a ch
 ZERO = Decimal("0.00")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def seed(*args: str) -> str:
     out = StringIO()
     call_command(
