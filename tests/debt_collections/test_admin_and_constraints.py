@@ -1,7 +1,8 @@
 """The collections admin (bounded queries, actions through services, errors as messages) and the
 invariants the database states for cases, transitions, policies and promises."""
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -9,18 +10,26 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from debt_collections.contacts import contact_log
 from debt_collections.models import (
     Case,
+    CaseContact,
     CaseHold,
     CollectionPolicy,
     DueReminder,
+    LegalReferral,
+    Notice,
+    NoticeTemplate,
     OutboxEvent,
     PromiseToPay,
+    Restructuring,
     ScanChunk,
     ScanRun,
     StageTransition,
     Team,
 )
+from debt_collections.referrals import referral_request
+from debt_collections.restructuring import restructuring_propose
 from debt_collections.scan import scan_run
 from tests.debt_collections.conftest import make_user
 from tests.factories import make_loan
@@ -37,6 +46,11 @@ MODELS = [
     DueReminder,
     CaseHold,
     PromiseToPay,
+    NoticeTemplate,
+    Notice,
+    CaseContact,
+    Restructuring,
+    LegalReferral,
 ]
 
 
@@ -56,6 +70,23 @@ def worked_book(staffed_teams, supervisor):
         created_by=supervisor,
     )
     assert Case.objects.count() > 5
+    # Case work on three other cases, through the services (the scan queued the stages' notices).
+    day, others = date(2026, 6, 30), list(Case.objects.filter(status="open").exclude(pk=case.pk))
+    shanghai = [c for c in others if c.loan.borrower.time_zone == "Asia/Shanghai"]
+    phone = shanghai[0].loan.borrower.contact_points.filter(kind="phone", is_third_party=False).first()
+    contact_log(
+        case=shanghai[0], channel="call", outcome="no_answer", actor=supervisor, contact_point=phone,
+        occurred_at=datetime(2026, 6, 30, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )  # fmt: skip
+    restructuring_propose(
+        case=shanghai[1], kind="term_extension", actor=supervisor, reason="Lower income",
+        new_term=shanghai[1].loan.term + 12, first_due_date=date(2026, 7, 30), as_of=day,
+    )  # fmt: skip
+    referral_request(
+        case=shanghai[2], actor=supervisor, reason="No payment", forbearance_considered="Offered a plan",
+        as_of=day,
+    )  # fmt: skip
+    assert Notice.objects.exists()
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

@@ -18,9 +18,21 @@ from celery import Celery
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from compliance.models import ContactAttempt
 from debt_collections import scan as scanning
 from debt_collections import tasks
-from debt_collections.models import Case, OutboxEvent, ScanChunk, ScanRun, StageTransition
+from debt_collections.models import (
+    Case,
+    CaseContact,
+    LegalReferral,
+    Notice,
+    OutboxEvent,
+    PromiseToPay,
+    Restructuring,
+    ScanChunk,
+    ScanRun,
+    StageTransition,
+)
 from tests.factories import make_loan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,8 +90,15 @@ def test_the_demo_comes_with_staffed_teams_and_worked_cases_and_resets_cleanly()
     open_cases = Case.objects.filter(status="open")
     assert open_cases.exists() and not open_cases.filter(assignee__isnull=True).exists()
     assert open_cases.filter(assignee__username="collector").exists()
+    # Worked like a collector would: calls at 10:30, the stage notices, a proposal, a referral request.
+    assert "Demo case work: 4 calls logged (0 refused" in out.getvalue()
+    assert CaseContact.objects.count() == 4 and PromiseToPay.objects.filter(status="open").count() == 1
+    assert Notice.objects.filter(status="sent").exists()
+    assert Restructuring.objects.filter(status="proposed").count() == 1
+    assert LegalReferral.objects.filter(status="requested").count() == 1
     call_command("demo_collections", "--clear", stdout=StringIO())
     assert not Case.objects.exists() and not ScanRun.objects.exists()
+    assert not (CaseContact.objects.exists() or Notice.objects.exists() or ContactAttempt.objects.exists())
     seed = ("seed_demo", "--loans", "80", "--seed", "5", "--as-of", "2026-06-30")
     call_command(*seed, "--reset", "--no-users", stdout=StringIO())
     assert Case.objects.count() == 0

@@ -4,7 +4,7 @@ restructuring proposal and a legal-referral request waiting for a supervisor), s
 with worked cases (``make run`` calls it after ``seed_demo``). Everything goes through the services:
 a call the contact rules refuse (quiet hours, say) is skipped and counted."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.contact import ContactDenied
 from compliance.models import ContactAttempt, ContactOverride, ScreeningFlag
 from debt_collections.contacts import contact_log
 from debt_collections.models import (
@@ -36,6 +37,7 @@ from debt_collections.referrals import referral_request
 from debt_collections.restructuring import restructuring_propose
 from debt_collections.scan import ScanBusy, ScanRefused, scan_run
 from loans.demo import DEMO_PARTNERS
+from loans.money import quantize
 
 # Two collectors a team; the demo user "collector" (from seed_demo) works early warning and calls.
 DEMO_COLLECTORS = {
@@ -89,12 +91,18 @@ class Command(BaseCommand):
         self.stdout.write(self.work(business_date))
 
     def work(self, as_of: date) -> str:
-        """Calls on a few early cases, a restructuring proposal and a referral request, the notices."""
+        """Calls on the four most urgent early cases, a restructuring proposal, a referral request and
+        the queued notices."""
         user_model = get_user_model()
         collector = user_model.objects.filter(username="collector").first()
         if collector is None or not collector.has_perm("debt_collections.add_casecontact"):
             return "Demo case work skipped: no demo collector (run seed_demo first)."
         demo = Case.objects.filter(status=Case.Status.OPEN, loan__partner__code__in=self._codes())
+        # The calls happen at 10:30 on the business date (now, if that is still to come): office hours.
+        at = min(
+            timezone.now(),
+            datetime.combine(as_of, time(10, 30), tzinfo=timezone.get_current_timezone()),
+        )
         outcomes = [
             (ContactOutcome.NO_ANSWER, "", None),
             (ContactOutcome.CALLBACK_REQUESTED, "Asked to be called back after work.", None),
@@ -102,25 +110,30 @@ class Command(BaseCommand):
             (ContactOutcome.RIGHT_PARTY, "Explained the arrears and the ways to pay.", None),
         ]
         logged = refused = 0
-        calls = demo.filter(stage="follow_up_call", contacts__isnull=True).select_related("loan")
+        calls = demo.filter(stage__in=["early_warning", "follow_up_call"], contacts__isnull=True).order_by(
+            "-priority", "pk"
+        )
         for case, (outcome, notes, plan) in zip(calls[: len(outcomes)], outcomes, strict=False):
             overdue = case.loan.overdue_total
             instalments = None
             if plan and overdue > 1:
-                half = (overdue / 2).quantize(overdue)
+                half = quantize(overdue / 2, case.loan.currency)
                 instalments = [
                     (as_of + timedelta(days=7), half),
                     (as_of + timedelta(days=21), overdue - half),
                 ]
+            phone = case.loan.borrower.contact_points.filter(
+                kind="phone", is_third_party=False, is_valid=True, opted_out=False
+            ).first()
+            callback = as_of + timedelta(days=1) if outcome == ContactOutcome.CALLBACK_REQUESTED else None
             try:
                 contact_log(
                     case=case, channel="call", outcome=outcome, actor=collector, notes=notes,
-                    callback_on=as_of + timedelta(days=1) if outcome == ContactOutcome.CALLBACK_REQUESTED
-                    else None,
-                    promise_instalments=instalments,
+                    contact_point=phone, callback_on=callback, promise_instalments=instalments,
+                    occurred_at=at, as_of=as_of,
                 )  # fmt: skip
                 logged += 1
-            except ValidationError:  # refused by the contact rules (quiet hours, limits): skipped
+            except ContactDenied:  # refused by the contact rules (quiet hours, limits): skipped
                 refused += 1
         proposed = requested = 0
         desk = demo.filter(stage="restructuring", restructurings__isnull=True).first()
@@ -146,7 +159,7 @@ class Command(BaseCommand):
                 break
             except ValidationError:  # time-barred or on hold: try the next one
                 continue
-        sent = notices_send_queued(as_of=as_of)
+        sent = notices_send_queued(as_of=as_of, at=at)
         return (
             f"Demo case work: {logged} calls logged ({refused} refused by the contact rules), "
             f"{proposed} restructuring proposed, {requested} legal referral requested; notices: "
