@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gettext curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 1000 app
+    && useradd --create-home --uid 1000 app \
+    && mkdir -p /data/media && chown app:app /data/media
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
