@@ -5,7 +5,7 @@ restructuring), what arrears do to the credit record (in China: the PBOC credit 
 and, on formal notices, the itemised arrears and how to dispute. The legal-referral notice states the
 creditor's intention as a fact, with no threat. Every template passes the checks of
 ``debt_collections.notices.template_check`` (a test runs them). Existing templates are left alone.
-Compliance officers get the right to edit templates; the screening lexicon gets one English term.
+Compliance officers get the right to edit templates.
 """
 
 from django.db import migrations
@@ -171,19 +171,6 @@ EN = {
 
 LANGUAGES = {"zh-hans": ZH, "en": EN}
 
-# The screening lexicon (compliance 0003) has "arrest you" and "you will be arrested" but not the
-# causative form; a template saying it must not pass, so the term is added here (idempotent).
-EXTRA_LEXICON = [
-    (
-        "en",
-        "arrest",
-        r"\b(have|get|see)\s+you\s+(arrested|locked up|jailed|imprisoned|prosecuted)\b",
-        True,
-        "we will have you arrested",
-    ),
-]
-
-
 def _body(text: dict, stage: str, channel: str) -> str:
     parts = [text["greeting"], text["intro"][stage]]
     if stage in FORMAL:
@@ -217,13 +204,6 @@ def forwards(apps, schema_editor):
             language=language,
             defaults={"subject": subject, "body": body, "version": 1, "is_active": True},
         )
-    LexiconTerm = apps.get_model("compliance", "LexiconTerm")
-    for language, category, phrase, is_regex, note in EXTRA_LEXICON:
-        LexiconTerm.objects.get_or_create(
-            language=language,
-            phrase=phrase,
-            defaults={"category": category, "is_regex": is_regex, "note": note, "is_active": True},
-        )
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     officer, _created = Group.objects.get_or_create(name="compliance_officer")
@@ -236,6 +216,7 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("debt_collections", "0004_case_work_permissions"), ("compliance", "0003_seed_lexicons")]
+    # The screening lexicon has "have you arrested" (compliance 0007), which the templates must pass.
+    dependencies = [("debt_collections", "0004_case_work_permissions"), ("compliance", "0007_lexicon_have_you_arrested")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
