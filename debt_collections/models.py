@@ -731,6 +731,8 @@ class Notice(models.Model):
     # Why it was refused (the contact rules' reason codes) or why delivery failed.
     reason_codes = models.JSONField(_("reason codes"), default=list, blank=True)
     failure = models.CharField(_("failure"), max_length=500, blank=True)
+    # A queued notice the contact rules hold back until a moment (quiet hours end): not tried before.
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
     provider_ref = models.CharField(_("provider reference"), max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

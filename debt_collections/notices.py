@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, TextNode, Variable, VariableNode
 from django.template.defaulttags import CommentNode, IfNode, TemplateLiteral
@@ -584,11 +585,12 @@ def _deliver(notice: Notice, point: ContactPoint) -> str:
     return letter_backend().send(address=point.value, pdf=notice_pdf(notice), reference=f"notice-{notice.pk}")
 
 
-def _close(notice: Notice, status: str, *, codes=(), failure: str = "") -> Notice:
+def _close(notice: Notice, status: str, *, codes=(), failure: str = "", not_before=None) -> Notice:
     notice.status = status
     notice.reason_codes = list(codes)
     notice.failure = failure[:500]
-    notice.save(update_fields=["status", "reason_codes", "failure"])
+    notice.not_before = not_before
+    notice.save(update_fields=["status", "reason_codes", "failure", "not_before"])
     return notice
 
 
@@ -676,10 +678,11 @@ def notice_send(
         if by_person:
             raise
         decision = exc.decision
-        waits = decision.next_allowed_at is not None
-        return _close(
-            notice, Notice.Status.QUEUED if waits else Notice.Status.REFUSED, codes=decision.reasons
-        )
+        if decision.next_allowed_at is not None:  # lifts by itself: not tried again before then
+            return _close(
+                notice, Notice.Status.QUEUED, codes=decision.reasons, not_before=decision.next_allowed_at
+            )
+        return _close(notice, Notice.Status.REFUSED, codes=decision.reasons)
 
     context, figures = notice_context(
         case=case, language=template.language, channel=notice.channel, as_of=as_of
@@ -689,7 +692,7 @@ def notice_send(
     notice.figures = figures
     notice.template, notice.template_version, notice.language = template, template.version, template.language
     notice.contact_point, notice.attempt = point, attempt
-    notice.reason_codes, notice.failure = [], ""
+    notice.reason_codes, notice.failure, notice.not_before = [], "", None
     notice.save()
     try:
         ref = _deliver(notice, point)
@@ -701,19 +704,20 @@ def notice_send(
     return notice
 
 
-def notices_send_queued(
-    *, as_of: date | None = None, limit: int | None = None, at: datetime | None = None
-) -> dict:
-    """Send every queued notice due by ``as_of`` (oldest first, at most ``limit``), each in its own
-    transaction. Returns counts: sent, waiting (still queued: quiet hours), refused, failed."""
-    if as_of is not None and not isinstance(as_of, date):
-        raise field_error("as_of", _("Give a date."))
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise field_error("limit", _("The limit must be a whole number of at least 1."))
-    at = at or timezone.now()
-    as_of = as_of or timezone.localdate(at)
-    ids = Notice.objects.filter(status=Notice.Status.QUEUED, queued_on__lte=as_of).order_by("queued_on", "id")
-    ids = list(ids.values_list("id", flat=True)[:limit] if limit else ids.values_list("id", flat=True))
+def queued_notice_ids(*, as_of: date, at: datetime, limit: int | None = None) -> list[int]:
+    """The queued notices due by ``as_of`` that may be tried at ``at``, oldest first."""
+    ids = (
+        Notice.objects.filter(status=Notice.Status.QUEUED, queued_on__lte=as_of)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=at))
+        .order_by("queued_on", "id")
+        .values_list("id", flat=True)
+    )
+    return list(ids[:limit] if limit else ids)
+
+
+def notices_send_ids(ids, *, as_of: date, at: datetime) -> dict:
+    """Send these queued notices, each in its own transaction. Counts: sent, waiting (still queued:
+    quiet hours), refused, failed. A notice another worker took meanwhile is skipped."""
     counts = {"sent": 0, "waiting": 0, "refused": 0, "failed": 0}
     for notice_id in ids:
         try:
@@ -723,6 +727,24 @@ def notices_send_queued(
         status = notice.status
         counts["waiting" if status == Notice.Status.QUEUED else status] += 1
     return counts
+
+
+def send_arguments(*, as_of, limit, at) -> tuple[date, datetime]:
+    if as_of is not None and not isinstance(as_of, date):
+        raise field_error("as_of", _("Give a date."))
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise field_error("limit", _("The limit must be a whole number of at least 1."))
+    at = at or timezone.now()
+    return as_of or timezone.localdate(at), at
+
+
+def notices_send_queued(
+    *, as_of: date | None = None, limit: int | None = None, at: datetime | None = None
+) -> dict:
+    """Send every queued notice due by ``as_of`` (oldest first, at most ``limit``) in this process.
+    Returns counts: sent, waiting (still queued: quiet hours), refused, failed."""
+    as_of, at = send_arguments(as_of=as_of, limit=limit, at=at)
+    return notices_send_ids(queued_notice_ids(as_of=as_of, at=at, limit=limit), as_of=as_of, at=at)
 
 
 # --- the scan's part -------------------------------------------------------------------------------

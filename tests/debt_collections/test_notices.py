@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -358,10 +358,16 @@ class TestQueued:
         sms = self.queued(case)
         assert sms.status == "queued" and sms.reason_codes == ["quiet_hours"]
         assert channels.outbox == []
+        # Held back until quiet hours end (08:00 in Shanghai): the runs before then do not try them.
+        assert sms.not_before == datetime(2025, 3, 11, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert notices_send_queued(as_of=AS_OF, at=sms.not_before - timedelta(minutes=1)) == {
+            "sent": 0, "waiting": 0, "refused": 0, "failed": 0,
+        }  # fmt: skip
         counts = notices_send_queued(as_of=AS_OF, at=DAYTIME.replace(day=11))
         assert counts["sent"] == 2
         sms.refresh_from_db()
         assert sms.status == "sent" and sms.reason_codes == [] and len(channels.outbox) == 1
+        assert sms.not_before is None
 
     def test_an_opt_out_refuses_the_queued_notice_with_its_code(self):
         case = make_case()
@@ -421,11 +427,14 @@ class TestCommandAndTask:
         assert message in str(excinfo.value) and "\n" not in str(excinfo.value)
         assert not Notice.objects.exclude(status="queued").exists()
 
-    def test_the_task_sends_queued_notices_and_beat_runs_it_every_half_hour(self, settings):
+    def test_the_task_sends_queued_notices_in_batches_and_beat_runs_it_every_half_hour(
+        self, settings, monkeypatch
+    ):
         make_case()
+        monkeypatch.setattr(tasks, "NOTICE_BATCH", 2)
         result = tasks.notices_send_queued.delay(as_of=AS_OF.isoformat())
-        counts = result.get()
-        assert counts == {"sent": 3, "waiting": 0, "refused": 0, "failed": 0}
+        assert result.get() == {"notices": 3, "batches": 2}  # in-process here: the group ran already
+        assert sorted(Notice.objects.values_list("status", flat=True)) == ["sent", "sent", "sent"]
         entry = settings.CELERY_BEAT_SCHEDULE["collections-send-notices"]
         assert entry["task"] == "debt_collections.notices_send_queued"
         assert entry["schedule"].minute == {0, 30}
