@@ -258,6 +258,10 @@ if not isinstance(COLLECTIONS_STAGE_NOTICE_CHANNELS, dict) or any(
         "COLLECTIONS_STAGE_NOTICE_CHANNELS maps stages (early_warning, follow_up_call, notice, restructuring,"
         " legal_referral) to lists of channels (sms, email, letter)"
     )
+# Notices one worker task sends: the queue is handed to the workers in batches of this size.
+COLLECTIONS_NOTICE_BATCH = env.int("COLLECTIONS_NOTICE_BATCH", default=500)
+if COLLECTIONS_NOTICE_BATCH < 1:
+    raise ImproperlyConfigured("COLLECTIONS_NOTICE_BATCH must be at least 1")
 # Queued notices go out every 30 minutes: those queued during quiet hours leave once they end.
 CELERY_BEAT_SCHEDULE["collections-send-notices"] = {
     "task": "debt_collections.notices_send_queued",

@@ -104,21 +104,18 @@ def scan_finish(
     return summary
 
 
-# Notices a worker sends in one task: many workers share a big queue (the first night of a large
-# book queues a notice or more per case opened).
-NOTICE_BATCH = 500
-
-
 @shared_task(name="debt_collections.notices_send_queued")
 def notices_send_queued(as_of: str | None = None, limit: int | None = None) -> dict:
-    """Send the queued notices (beat: every 30 minutes), in batches of ``NOTICE_BATCH`` handed to the
-    workers as a group (in-process without a broker). Safe to retry: a sent notice is never sent
+    """Send the queued notices (beat: every 30 minutes), in batches of ``COLLECTIONS_NOTICE_BATCH``
+    handed to the workers as a group (in-process without a broker): the first night of a large book
+    queues a notice or more per case opened. Safe to retry: a sent notice is never sent
     again, and one the contact rules hold back (quiet hours) is not tried before they end."""
     from debt_collections import notices
 
     day, at = notices.send_arguments(as_of=_date(as_of), limit=limit, at=None)
     ids = notices.queued_notice_ids(as_of=day, at=at, limit=limit)
-    batches = [ids[i : i + NOTICE_BATCH] for i in range(0, len(ids), NOTICE_BATCH)]
+    size = settings.COLLECTIONS_NOTICE_BATCH
+    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
     group(
         notices_send_batch.s(batch, as_of=day.isoformat(), at=at.isoformat()) for batch in batches
     ).apply_async(queue=(notices_send_queued.request.delivery_info or {}).get("routing_key"))

@@ -183,6 +183,7 @@ def worker(on_postgres):
         f"/{db['NAME']}",
         CELERY_BROKER_URL=REDIS_URL,
         CELERY_RESULT_BACKEND=REDIS_URL,
+        COLLECTIONS_NOTICE_BATCH="2",
     )
     process = subprocess.Popen(  # noqa: S603 - a fixed command line
         [sys.executable, "-m", "celery", "-A", "collections_site", "worker", "--pool", "prefork",
@@ -192,7 +193,9 @@ def worker(on_postgres):
     )  # fmt: skip
     client = Celery("test-client", broker=REDIS_URL, backend=REDIS_URL)
     try:
-        yield lambda **kwargs: client.send_task("debt_collections.scan", kwargs=kwargs, queue=queue)
+        yield lambda task="debt_collections.scan", **kwargs: client.send_task(
+            task, kwargs=kwargs, queue=queue
+        )
     finally:
         client.close()
         process.terminate()
@@ -228,3 +231,18 @@ def test_real_workers_share_a_scan_over_redis_and_a_chord_finishes_it(worker):
     again = worker(as_of=as_of.isoformat(), chunk_size=2).get(timeout=60)
     assert again["already_done"] is True
     assert StageTransition.objects.count() == 6
+    # The stage notices the scan queued go out on the workers, two a task (COLLECTIONS_NOTICE_BATCH).
+    queued = Notice.objects.filter(status="queued").count()
+    assert queued == 18  # 42 to 47 days past due, the notice stage: a letter, an e-mail and an SMS each
+    sent = worker("debt_collections.notices_send_queued", as_of=as_of.isoformat()).get(timeout=60)
+    assert sent == {"notices": 18, "batches": 9}
+    # Worked by the workers: these test borrowers have no phone, e-mail or address on file, so each
+    # notice is refused with that reason (whatever the time of day).
+    deadline = time.monotonic() + 60
+    while Notice.objects.filter(status="queued").exists():
+        assert time.monotonic() < deadline, "the notice batches did not finish"
+        time.sleep(0.2)
+    outcomes = {
+        (status, tuple(codes)) for status, codes in Notice.objects.values_list("status", "reason_codes")
+    }
+    assert outcomes == {("refused", ("no_contact_point",))}

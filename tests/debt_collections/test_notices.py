@@ -427,11 +427,9 @@ class TestCommandAndTask:
         assert message in str(excinfo.value) and "\n" not in str(excinfo.value)
         assert not Notice.objects.exclude(status="queued").exists()
 
-    def test_the_task_sends_queued_notices_in_batches_and_beat_runs_it_every_half_hour(
-        self, settings, monkeypatch
-    ):
+    def test_the_task_sends_queued_notices_in_batches_and_beat_runs_it_every_half_hour(self, settings):
         make_case()
-        monkeypatch.setattr(tasks, "NOTICE_BATCH", 2)
+        settings.COLLECTIONS_NOTICE_BATCH = 2
         result = tasks.notices_send_queued.delay(as_of=AS_OF.isoformat())
         assert result.get() == {"notices": 3, "batches": 2}  # in-process here: the group ran already
         assert sorted(Notice.objects.values_list("status", flat=True)) == ["sent", "sent", "sent"]
