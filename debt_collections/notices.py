@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 from django.template import Context, Engine, TemplateSyntaxError
@@ -55,6 +55,7 @@ from debt_collections.models import (
     StageChoices,
 )
 from debt_collections.pdf import letter_pdf
+from debt_collections.permissions import require_perm as _require_perm
 from loans.exceptions import field_error
 from loans.models import ContactPoint
 from loans.money import quantize
@@ -339,11 +340,6 @@ def template_check(*, stage: str, channel: str, language: str, subject: str, bod
 TEMPLATE_FIELDS = ("stage", "channel", "language", "subject", "body", "is_active")
 
 
-def _require_perm(actor, perm: str) -> None:
-    if actor is None or not actor.is_active or not actor.has_perm(perm):
-        raise PermissionDenied(_("You are not allowed to do this."))
-
-
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -443,12 +439,18 @@ def pay_by_date(as_of: date) -> date:
     return as_of + timedelta(days=settings.COLLECTIONS_NOTICE_PAY_BY_DAYS)
 
 
-def notice_context(*, case: Case, language: str, channel: str, as_of: date) -> tuple[dict, dict]:
-    """The placeholders' values for a case as of a date, and the figures to freeze (strings)."""
+def notice_context(
+    *, case: Case, language: str, channel: str, as_of: date, profile_code: str | None = None
+) -> tuple[dict, dict]:
+    """The placeholders' values for a case as of a date, and the figures to freeze (strings).
+    ``profile_code``: the borrower's rule profile when the caller has it (the contact decision names
+    it); looked up otherwise."""
     loan = case.loan
     borrower, partner = loan.borrower, loan.partner
-    profile = profile_for(borrower.region)
-    dispute = DISPUTE_TEXTS.get(profile.code if profile else "cn", DISPUTE_TEXTS["cn"])
+    if profile_code is None:
+        profile = profile_for(borrower.region)
+        profile_code = profile.code if profile else "cn"
+    dispute = DISPUTE_TEXTS.get(profile_code, DISPUTE_TEXTS["cn"])
     figures = {
         "as_of": as_of.isoformat(),
         "currency": loan.currency,
@@ -685,7 +687,11 @@ def notice_send(
         return _close(notice, Notice.Status.REFUSED, codes=decision.reasons)
 
     context, figures = notice_context(
-        case=case, language=template.language, channel=notice.channel, as_of=as_of
+        case=case,
+        language=template.language,
+        channel=notice.channel,
+        as_of=as_of,
+        profile_code=attempt.decision.get("profile"),  # the rules just chose it
     )
     notice.subject, notice.body = render_notice(subject=template.subject, body=template.body, context=context)
     notice.subject = notice.subject[:300]

@@ -246,16 +246,29 @@ def _outbox(proposal: Restructuring, loan: Loan, now) -> None:
     )
 
 
-@transaction.atomic
-def restructuring_approve(*, restructuring: Restructuring, actor, reason: str, as_of: date | None = None):
-    """A supervisor approves: the new schedule version is written, the case closes as restructured and
-    performing (when nothing is overdue any more), and the partner is told."""
+def _begin_decision(restructuring: Restructuring, actor, reason: str) -> tuple[Restructuring, str]:
+    """What approving and rejecting both check first: the right, a reason, the four eyes."""
     _require_perm(actor, "debt_collections.approve_restructuring")
     reason = (reason or "").strip()
     if not reason:
         raise field_error("reason", _("Give a reason."))
     proposal = _locked_proposal(restructuring)
     _not_the_proposer(proposal, actor)
+    return proposal, reason
+
+
+def _record_decision(proposal: Restructuring, status: str, *, actor, reason: str, at) -> None:
+    proposal.status = status
+    proposal.decided_by, proposal.decided_at, proposal.decision_reason = actor, at, reason
+    proposal._change_reason = status
+    proposal.save()
+
+
+@transaction.atomic
+def restructuring_approve(*, restructuring: Restructuring, actor, reason: str, as_of: date | None = None):
+    """A supervisor approves: the new schedule version is written, the case closes as restructured and
+    performing (when nothing is overdue any more), and the partner is told."""
+    proposal, reason = _begin_decision(restructuring, actor, reason)
     case = _locked_open_case(proposal.case)
     limit = waiver_limit(case)
     if proposal.waived_amount > limit and not actor.has_perm("debt_collections.approve_large_waiver"):
@@ -291,11 +304,8 @@ def restructuring_approve(*, restructuring: Restructuring, actor, reason: str, a
         loan=loan, rows=plan.rows, annual_rate=plan.annual_rate, as_of=as_of
     )
     now = timezone.now()
-    proposal.status = Restructuring.Status.APPROVED
-    proposal.decided_by, proposal.decided_at, proposal.decision_reason = actor, now, reason
     proposal.schedule_version = loan.schedule_version
-    proposal._change_reason = "approved"
-    proposal.save()
+    _record_decision(proposal, Restructuring.Status.APPROVED, actor=actor, reason=reason, at=now)
     case = _locked_open_case(case)  # the loan's figures changed: read them again
     closed = loan.days_past_due(as_of) == 0
     if closed:
@@ -336,17 +346,9 @@ def restructuring_approve(*, restructuring: Restructuring, actor, reason: str, a
 @transaction.atomic
 def restructuring_reject(*, restructuring: Restructuring, actor, reason: str) -> Restructuring:
     """A supervisor turns the proposal down; the loan is left as it is."""
-    _require_perm(actor, "debt_collections.approve_restructuring")
-    reason = (reason or "").strip()
-    if not reason:
-        raise field_error("reason", _("Give a reason."))
-    proposal = _locked_proposal(restructuring)
-    _not_the_proposer(proposal, actor)
+    proposal, reason = _begin_decision(restructuring, actor, reason)
     now = timezone.now()
-    proposal.status = Restructuring.Status.REJECTED
-    proposal.decided_by, proposal.decided_at, proposal.decision_reason = actor, now, reason
-    proposal._change_reason = "rejected"
-    proposal.save()
+    _record_decision(proposal, Restructuring.Status.REJECTED, actor=actor, reason=reason, at=now)
     loan = Loan.objects.get(pk=proposal.loan_id)
     _outbox(proposal, loan, now)
     audit_record(

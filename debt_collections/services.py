@@ -15,7 +15,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,6 +24,7 @@ from compliance.audit import audit_record
 from compliance.models import AuditEventType
 from debt_collections import stages
 from debt_collections.models import Case, CaseHold, PromiseInstalment, PromiseToPay, Team
+from debt_collections.permissions import require_perm as _require_perm
 from debt_collections.scan import (
     PLAN_COLUMNS,
     PLAN_TABLE,
@@ -58,11 +58,6 @@ MANUAL_CLOSE_REASONS = (
     Case.CloseReason.LEGAL_CONCLUDED,
     Case.CloseReason.RESTRUCTURED_PERFORMING,
 )
-
-
-def _require_perm(actor, perm: str) -> None:
-    if actor is None or not actor.is_active or not actor.has_perm(perm):
-        raise PermissionDenied(_("You are not allowed to do this."))
 
 
 def _require_reason(reason: str) -> str:
