@@ -45,17 +45,22 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
     "loans.apps.LoansConfig",
     "debt_collections.apps.DebtCollectionsConfig",
     "compliance.apps.ComplianceConfig",
+    "api.apps.ApiConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: an oversize API request is refused as problem+json (413).
+    "api.problems.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -283,15 +288,74 @@ CELERY_BEAT_SCHEDULE["retention-purge"] = {
 }
 
 # --- API -----------------------------------------------------------------------------------------
+# Partner systems authenticate with partner keys (Authorization: Bearer ck_...); staff with their
+# session or a DRF token (Authorization: Token ...). See api/ and the README's "Partner API".
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.PartnerKeyAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PartnerKeyThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"partner_key": env.str("API_THROTTLE_RATE", default="6000/min")},
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Request bodies above this size are refused with 413 before they are read (a batch of 1,000
+# payments is about 200 kB).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, 2621440)
+# How long an Idempotency-Key's first response is kept (hours; the contract says at least 24).
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+if API_IDEMPOTENCY_HOURS < 24:
+    raise ImproperlyConfigured("API_IDEMPOTENCY_HOURS must be at least 24")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loan collections API",
+    "DESCRIPTION": (
+        "The contract partner systems code against: the loan book (borrowers, loans, schedules, "
+        "payments), cases and their work, contact checks, webhooks. Authenticate with "
+        "`Authorization: Bearer <partner key>`. Errors are `application/problem+json` (RFC 9457)."
+    ),
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+# The cache throttling counts in: Redis when CACHE_URL is set (every gunicorn worker shares the count),
+# this process's memory otherwise (development).
+CACHE_URL = env.str("CACHE_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- webhooks --------------------------------------------------------------------------------------
+# Events wait in the outbox until the dispatch task hands them to each subscription; a failed delivery
+# is retried with exponential backoff (WEBHOOK_RETRY_BASE_SECONDS doubling, at most an hour apart)
+# until WEBHOOK_RETRY_HOURS after its first attempt, then marked failed (a person may redeliver).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
+WEBHOOK_BATCH = env.int("WEBHOOK_BATCH", default=200)
+CELERY_BEAT_SCHEDULE["webhooks-deliver"] = {
+    "task": "api.webhooks_deliver",
+    "schedule": env.float("WEBHOOK_DISPATCH_SECONDS", default=15.0),
+    "options": {"expires": 60},
 }
 
 LOGGING = {

@@ -392,6 +392,7 @@ class AuditEventType(models.TextChoices):
     RETENTION = "retention", _("retention purge")
     RESTRUCTURING = "restructuring", _("restructuring proposed or withdrawn")
     LEGAL_REFERRAL = "legal_referral", _("legal referral step")
+    API_KEY = "api_key", _("partner API key created or revoked")
 
 
 class AuditQuerySet(models.QuerySet):
