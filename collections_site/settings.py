@@ -352,6 +352,12 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
 WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
 WEBHOOK_BATCH = env.int("WEBHOOK_BATCH", default=200)
+# Idempotency records older than API_IDEMPOTENCY_HOURS are purged hourly.
+CELERY_BEAT_SCHEDULE["api-idempotency-purge"] = {
+    "task": "api.idempotency_purge",
+    "schedule": crontab(minute=17),
+    "options": {"expires": 3000},
+}
 CELERY_BEAT_SCHEDULE["webhooks-deliver"] = {
     "task": "api.webhooks_deliver",
     "schedule": env.float("WEBHOOK_DISPATCH_SECONDS", default=15.0),
