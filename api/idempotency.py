@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,12 +31,15 @@ from api.problems import ApiProblem
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# Printable ASCII (what an HTTP header carries), no space at either end, 1 to 255 characters.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=True,
+    pattern=KEY_PATTERN,
     description=(
         "A unique value per logical request (a UUID). A retry with the same key and body returns the "
         "first response; the same key with another body is refused (422). Kept at least 24 hours."
@@ -54,20 +58,21 @@ def _fingerprint(request) -> str:
 
 
 def _key(request) -> str:
-    key = (request.headers.get(HEADER) or "").strip()
-    if not key:
+    key = request.headers.get(HEADER) or ""
+    if not key.strip():
         raise ApiProblem(
             status_code=400,
             slug="idempotency-key-required",
             title=_("An Idempotency-Key header is required."),
             detail=_("Send a unique Idempotency-Key (a UUID, say) with every request that creates records."),
         )
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not re.fullmatch(KEY_PATTERN, key):
         raise ApiProblem(
             status_code=400,
             slug="idempotency-key-invalid",
             title=_("The Idempotency-Key is not valid."),
-            detail=_("At most %(n)d printable characters.") % {"n": MAX_KEY_LENGTH},
+            detail=_("1 to %(n)d printable ASCII characters, no space at either end.")
+            % {"n": MAX_KEY_LENGTH},
         )
     return key
 
