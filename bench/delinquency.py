@@ -73,8 +73,9 @@ WHERE l.id = a.loan_id AND p.id = l.product_id
 # half paid), which spreads them over every bucket.
 SEED_SQL = [
     "SELECT setseed(0.42)",
-    """INSERT INTO loans_partner (id, code, name, is_active, created_at)
-       VALUES (1, 'bench', 'Bench partner', true, now())""",
+    """INSERT INTO loans_partner (id, code, name, is_active, created_at, collections_email,
+         collections_phone, payment_instructions, postal_address)
+       VALUES (1, 'bench', 'Bench partner', true, now(), '', '', '', '')""",
     """INSERT INTO loans_loanproduct (id, code, name, currency, repayment_method, frequency, min_principal,
          max_principal, min_rate, max_rate, min_term, max_term, grace_days, penalty_rate, installment_fee,
          allocation_order, is_active)
@@ -99,12 +100,13 @@ SEED_SQL = [
               (start_date + interval '1 month')::date, 'active', 1, false, now(), 0, 0, 0, 0, 0, 'current'
        FROM bench_plan""",
     """INSERT INTO loans_installment (loan_id, schedule_version, number, due_date, principal_due, interest_due,
-         fee_due, penalty_due, principal_paid, interest_paid, fee_paid, penalty_paid, superseded)
+         fee_due, penalty_due, principal_paid, interest_paid, fee_paid, penalty_paid, superseded,
+         penalty_carried, penalty_waived)
        SELECT x.id, 1, x.k, x.due, x.pr, x.it, 5.00, 0,
               CASE WHEN x.paid_full THEN x.pr WHEN x.paid_half THEN round(x.pr / 2, 2) ELSE 0 END,
               CASE WHEN x.paid_full OR x.paid_half THEN x.it ELSE 0 END,
               CASE WHEN x.paid_full OR x.paid_half THEN 5.00 ELSE 0 END,
-              0, false
+              0, false, 0, 0
        FROM (
            SELECT b.id, k, (b.start_date + k * interval '1 month')::date AS due,
                   CASE WHEN k < 12 THEN round(b.principal / 12, 2)

@@ -7,7 +7,7 @@ passed in; nothing here reads the clock except to stamp ``received_at`` when non
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -405,19 +405,35 @@ def payment_reverse(
     return payment
 
 
-def loan_replay(*, loan: Loan, as_of: date) -> None:
-    """Re-derive the loan's allocations and paid amounts from its schedule and posted payments.
+PAID_FIELDS = ("principal_paid", "interest_paid", "fee_paid", "penalty_paid")
+ALLOCATION_AMOUNTS = ("principal", "interest", "fee", "penalty")
 
-    Allocation is a pure function of the two (``loans.allocation.allocate``), so the loan is
-    replayed from scratch: the answer never depends on the order payments arrived in. Runs inside
-    the caller's transaction with the loan row locked.
+
+@dataclass(frozen=True)
+class ReplayChanges:
+    """What replaying one loan changes, computed in memory (``loan_replay_changes``).
+
+    ``installments`` and ``payments`` are the given rows whose paid columns or ``unapplied_amount``
+    moved (already set on them); ``status_changed`` says the loan's ``status``/``closed_on`` were set.
     """
-    installments = list(
-        Installment.objects.filter(loan=loan, superseded=False).order_by("due_date", "number")
-    )
-    payments = list(
-        Payment.objects.filter(loan=loan, status=Payment.Status.POSTED).order_by("value_date", "id")
-    )
+
+    lines: tuple[allocation.AllocationLine, ...]
+    installments: list[Installment]
+    payments: list[Payment]
+    status_changed: bool
+
+
+def loan_replay_changes(
+    *, loan: Loan, installments: Sequence[Installment], payments: Sequence[Payment]
+) -> ReplayChanges:
+    """Allocate the loan's posted ``payments`` over its current ``installments`` and set the results on
+    them and on ``loan`` (reads ``loan.product``: load it with the loans). Shared by ``loan_replay`` (one
+    loan) and ``loans.batch`` (many loans, written in bulk), so both give the same answer.
+
+    The rows may be model instances or anything with their attributes (``loans.batch`` passes plain
+    rows: building twelve thousand model instances would cost more than the allocation)."""
+    installments = sorted(installments, key=lambda i: (i.due_date, i.number))
+    payments = sorted(payments, key=lambda p: (p.value_date, p.pk))
     result = allocation.allocate(
         installments=[
             allocation.InstallmentDue(
@@ -438,33 +454,79 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
         order=loan.product.waterfall,
         currency=loan.currency,
     )
-    _write_allocations(loan=loan, lines=result.lines)
-    paid_fields = ["principal_paid", "interest_paid", "fee_paid", "penalty_paid"]
     changed_installments = []
     for inst in installments:
         paid = result.paid[inst.pk]
         new = [paid["principal"], paid["interest"], paid["fee"], paid["penalty"]]
-        if [getattr(inst, f) for f in paid_fields] != new:
-            for field, value in zip(paid_fields, new, strict=True):
+        if [getattr(inst, f) for f in PAID_FIELDS] != new:
+            for field, value in zip(PAID_FIELDS, new, strict=True):
                 setattr(inst, field, value)
             changed_installments.append(inst)
-    Installment.objects.bulk_update(changed_installments, paid_fields, batch_size=500)
     changed_payments = []
     for payment in payments:
         unapplied = result.excess.get(payment.pk, ZERO)
         if payment.unapplied_amount != unapplied:
             payment.unapplied_amount = unapplied
             changed_payments.append(payment)
-    Payment.objects.bulk_update(changed_payments, ["unapplied_amount"], batch_size=500)
 
+    status_changed = False
     fully_paid = all(i.outstanding == 0 for i in installments)
     if fully_paid and loan.status == Loan.Status.ACTIVE:
         loan.status = Loan.Status.PAID_OFF
         loan.closed_on = max(p.value_date for p in payments)
-        loan.save(update_fields=["status", "closed_on"])
+        status_changed = True
     elif not fully_paid and loan.status == Loan.Status.PAID_OFF:
         loan.status = Loan.Status.ACTIVE  # a reversal reopened it
         loan.closed_on = None
+        status_changed = True
+    return ReplayChanges(
+        lines=result.lines,
+        installments=changed_installments,
+        payments=changed_payments,
+        status_changed=status_changed,
+    )
+
+
+def allocation_changes(*, existing: Iterable[Allocation], lines) -> tuple[list[Allocation], list[Allocation]]:
+    """Which allocation rows to delete and which to insert so that ``existing`` equals ``lines``.
+
+    Only the rows that differ: a payment on the current date adds rows and changes none; a
+    back-dated one or a reversal rewrites only what moved.
+    """
+    wanted = {(line.payment_key, line.installment_key): line for line in lines}
+    stale, kept = [], set()
+    for row in existing:
+        line = wanted.get((row.payment_id, row.installment_id))
+        if line is not None and all(getattr(row, a) == getattr(line, a) for a in ALLOCATION_AMOUNTS):
+            kept.add((row.payment_id, row.installment_id))
+        else:
+            stale.append(row)
+    new = [
+        Allocation(payment_id=p, installment_id=i, **{a: getattr(line, a) for a in ALLOCATION_AMOUNTS})
+        for (p, i), line in wanted.items()
+        if (p, i) not in kept
+    ]
+    return stale, new
+
+
+def loan_replay(*, loan: Loan, as_of: date) -> None:
+    """Re-derive the loan's allocations and paid amounts from its schedule and posted payments.
+
+    Allocation is a pure function of the two (``loans.allocation.allocate``), so the loan is
+    replayed from scratch: the answer never depends on the order payments arrived in. Runs inside
+    the caller's transaction with the loan row locked.
+    """
+    installments = list(
+        Installment.objects.filter(loan=loan, superseded=False).order_by("due_date", "number")
+    )
+    payments = list(
+        Payment.objects.filter(loan=loan, status=Payment.Status.POSTED).order_by("value_date", "id")
+    )
+    changes = loan_replay_changes(loan=loan, installments=installments, payments=payments)
+    _write_allocations(loan=loan, lines=changes.lines)
+    Installment.objects.bulk_update(changes.installments, PAID_FIELDS, batch_size=500)
+    Payment.objects.bulk_update(changes.payments, ["unapplied_amount"], batch_size=500)
+    if changes.status_changed:
         loan.save(update_fields=["status", "closed_on"])
     delinquency_refresh(as_of=as_of, loan_ids=[loan.pk])
 
@@ -472,30 +534,14 @@ def loan_replay(*, loan: Loan, as_of: date) -> None:
 def _write_allocations(*, loan: Loan, lines) -> None:
     """Make the loan's allocation rows equal ``lines``, touching only the rows that differ.
 
-    A payment on the current date adds rows and changes none; a back-dated one or a reversal
-    rewrites only what moved. Allocation rows are the record of where each payment went, so
-    their history shows each change: deletions through simple-history's delete signal, new
-    rows through ``bulk_create_with_history``.
+    Allocation rows are the record of where each payment went, so their history shows each
+    change: deletions through simple-history's delete signal, new rows through
+    ``bulk_create_with_history``.
     """
-    amounts = ("principal", "interest", "fee", "penalty")
-    wanted = {(line.payment_key, line.installment_key): line for line in lines}
-    stale, kept = [], set()
-    for row in Allocation.objects.filter(installment__loan=loan):
-        line = wanted.get((row.payment_id, row.installment_id))
-        if line is not None and all(getattr(row, a) == getattr(line, a) for a in amounts):
-            kept.add((row.payment_id, row.installment_id))
-        else:
-            stale.append(row.pk)
+    stale, new = allocation_changes(existing=Allocation.objects.filter(installment__loan=loan), lines=lines)
     if stale:
-        Allocation.objects.filter(pk__in=stale).delete()
-    bulk_create_with_history(
-        [
-            Allocation(payment_id=p, installment_id=i, **{a: getattr(line, a) for a in amounts})
-            for (p, i), line in wanted.items()
-            if (p, i) not in kept
-        ],
-        Allocation,
-    )
+        Allocation.objects.filter(pk__in=[row.pk for row in stale]).delete()
+    bulk_create_with_history(new, Allocation)
 
 
 # --- delinquency -----------------------------------------------------------------------------------
@@ -506,12 +552,15 @@ from loans.refresh import RefreshResult, delinquency_refresh  # noqa: E402
 __all__ = [
     "ContactPointIn",
     "RefreshResult",
+    "ReplayChanges",
+    "allocation_changes",
     "borrower_create",
     "contact_point_add",
     "contact_point_opt_out",
     "delinquency_refresh",
     "loan_create",
     "loan_replay",
+    "loan_replay_changes",
     "partner_create",
     "payment_post",
     "payment_reverse",
