@@ -86,6 +86,8 @@ def _validate(
         raise field_error("occurred_at", _("The time must be a datetime with a time zone."))
     if occurred_at > timezone.now():
         raise field_error("occurred_at", _("A contact cannot be logged before it happens."))
+    if as_of < case.opened_on:  # the next step (a hardship move, say) would date before the case
+        raise field_error("occurred_at", _("The case was opened after this contact."))
     if len(notes) > NOTES_MAX:
         raise field_error("notes", _("At most %(n)s characters.") % {"n": NOTES_MAX})
     if contact_point is not None and contact_point.borrower_id != case.loan.borrower_id:

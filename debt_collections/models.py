@@ -249,6 +249,9 @@ class Case(models.Model):
             models.Index(
                 fields=["team", "-priority"], name="case_team_queue_idx", condition=Q(status="open")
             ),
+            # The partner API's case list filtered by stage, in id order (a rare stage would otherwise
+            # walk every case).
+            models.Index(fields=["stage", "id"], name="case_open_stage_idx", condition=Q(status="open")),
         ]
 
     def __str__(self):
