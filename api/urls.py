@@ -6,11 +6,21 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from api.problems import api_not_found
-from api.views import borrowers
+from api.views import (
+    audit,
+    borrowers,
+    cases,
+    contact_checks,
+    loans,
+    payments,
+    referrals,
+    restructurings,
+    webhooks,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
-for module in (borrowers,):
+for module in (borrowers, webhooks, cases, restructurings, referrals, contact_checks, audit, loans, payments):
     module.register(router)
 
 urlpatterns = [

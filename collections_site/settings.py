@@ -330,7 +330,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # One name per choice set, where several models or fields share a field name ("status", "channel").
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "debt_collections.models.Case.Status",
+        "PromiseStatusEnum": "debt_collections.models.PromiseToPay.Status",
+        "NoticeStatusEnum": "debt_collections.models.Notice.Status",
+        "RestructuringStatusEnum": "debt_collections.models.Restructuring.Status",
+        "LegalReferralStatusEnum": "debt_collections.models.LegalReferral.Status",
+        "RestructuringKindEnum": "debt_collections.models.Restructuring.Kind",
+        "ContactPointKindEnum": "loans.models.ContactPoint.Kind",
+        "ContactChannelEnum": "compliance.models.Channel",
+        "CaseContactChannelEnum": "api.views.cases.API_CONTACT_CHANNELS",
+        "NoticeChannelEnum": "debt_collections.models.NoticeChannel",
+        "StageEnum": "debt_collections.models.StageChoices",
+        "PaymentStatusEnum": "loans.models.Payment.Status",
+        "PaymentChannelEnum": "loans.models.Payment.Channel",
+    },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
 # The cache throttling counts in: Redis when CACHE_URL is set (every gunicorn worker shares the count),
@@ -352,6 +367,9 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
 WEBHOOK_RETRY_HOURS = env.int("WEBHOOK_RETRY_HOURS", default=24)
 WEBHOOK_BATCH = env.int("WEBHOOK_BATCH", default=200)
+# A partner may not point webhooks at this machine or a private network (allowed only when DEBUG is on,
+# for a receiver on the developer's own machine).
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
 # Idempotency records older than API_IDEMPOTENCY_HOURS are purged hourly.
 CELERY_BEAT_SCHEDULE["api-idempotency-purge"] = {
     "task": "api.idempotency_purge",

@@ -13,7 +13,9 @@ CASE_READ = (
 GROUPS = {
     "partner_system": {
         "loans": LOAN_BOOK_READ,
-        "debt_collections": CASE_READ + ("add_casecontact", "add_promisetopay", "add_notice", "add_restructuring"),
+        # add_casehold: a contact with a dispute outcome puts the case on hold.
+        "debt_collections": CASE_READ
+        + ("add_casecontact", "add_promisetopay", "add_notice", "add_restructuring", "add_casehold"),
     },
     "collector": {"loans": LOAN_BOOK_READ},
     "supervisor": {"loans": LOAN_BOOK_READ},
