@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import os
+import random
 import resource
 import time
 import uuid
@@ -34,7 +35,7 @@ from collections import defaultdict
 from urllib.parse import urlencode
 
 import gevent
-from locust import constant, constant_throughput, events, task
+from locust import constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 
@@ -120,6 +121,20 @@ def batch_outcome(body, sent: int) -> tuple[int, int]:
     return 0, sent
 
 
+def poisson_throughput(rate: float):
+    """Like locust's ``constant_throughput(rate)``, with exponential gaps between a user's request
+    starts: the users' requests together arrive as a Poisson process at users x rate a second, as
+    independent clients do. (With constant gaps the users fire in step, so every second a burst of
+    them queues behind the two workers and the measured latency is the burst's, not the rate's.)"""
+
+    def wait_time(self):
+        now = time.monotonic()
+        self._next_start = max(getattr(self, "_next_start", now) + random.expovariate(rate), now)  # noqa: S311
+        return self._next_start - now
+
+    return wait_time
+
+
 class ApiUser(FastHttpUser):
     """Once the window closes, sends nothing more: run() waits for the requests still in flight, so
     the server is idle before the next scenario starts."""
@@ -142,7 +157,7 @@ class ApiUser(FastHttpUser):
 class SinglePaymentUser(ApiUser):
     """POST /api/v1/payments/, one payment, each to the next loan of the single-payment pool."""
 
-    wait_time = constant_throughput(1)
+    wait_time = poisson_throughput(1)
 
     @task
     def post_payment(self):
@@ -202,7 +217,7 @@ class BatchUser(ApiUser):
 class CaseListUser(ApiUser):
     """GET /api/v1/cases/ with the next filter mix (the first page of 50)."""
 
-    wait_time = constant_throughput(1)
+    wait_time = poisson_throughput(1)
 
     @task
     def list_cases(self):
@@ -252,7 +267,7 @@ def run(
     """
     user_class = SCENARIOS[scenario]
     if rate and scenario != "batch":
-        user_class.wait_time = constant_throughput(rate / users)
+        user_class.wait_time = poisson_throughput(rate / users)
     if scenario == "batch":
         BatchUser.users = users
     env = Environment(user_classes=[user_class], host=CONFIG["host"], events=events)
