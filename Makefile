@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_LOANS ?= 2000
 PORT ?= 8000
 
-.PHONY: run test install lint migrate demo demo-reset bench-delinquency bench-scan clean
+.PHONY: run test install lint migrate demo demo-reset bench-delinquency bench-scan bench-api clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-delinquency: install
 
 bench-scan: install
 	$(BIN)/python bench/scan.py
+
+bench-api: install
+	$(BIN)/python -m pip install --quiet '.[bench]'
+	$(BIN)/python bench/api.py --reuse
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis .ruff_cache
