@@ -144,13 +144,15 @@ def paths_to_borrower(record: RecordModel, records: dict) -> tuple[str, ...]:
 
 def _json_linked_fields(exclude: Iterable[type[models.Model]]) -> list[tuple[type[models.Model], str]]:
     """Models that may name loans only inside a JSON field (the outbox: ``{"loan_id": ...}``). Not
-    compliance's: the audit log is searched by subject instead, screening flags are about staff notes."""
+    compliance's: the audit log is searched by subject instead, screening flags are about staff notes.
+    Not the partner API's: its JSON holds configuration (key scopes, webhook event filters) and, for
+    24 hours, the responses replayed for an idempotency key, which name no ``loan_id``."""
     skip = set(exclude)
     return [
         (m, f.name)
         for m in apps.get_models()
         if m not in skip and m is not Borrower and not _is_history(m) and not m._meta.proxy
-        and m._meta.app_label != "compliance"
+        and m._meta.app_label not in ("compliance", "api")
         for f in m._meta.concrete_fields
         if isinstance(f, models.JSONField)
     ]  # fmt: skip
