@@ -33,7 +33,7 @@ from api.access import Access, partner_visible, request_partner
 from api.idempotency import idempotent
 from api.lookup import ID_OR_REF_PARAMETER, MAX_ID, IdOrRefLookupMixin
 from api.problems import ApiProblem
-from api.serializers import Money, PositiveMoney, StrictSerializer
+from api.serializers import Money, PositiveMoney, Rate, StrictSerializer
 from api.views.base import ApiViewSet
 from debt_collections.models import Case
 from loans import services
@@ -83,22 +83,6 @@ def exactly_one(attrs: dict, by_id: str, by_ref: str) -> None:
     if (attrs.get(by_id) is None) == (not attrs.get(by_ref)):
         message = _("Give either %(id)s or %(ref)s.") % {"id": by_id, "ref": by_ref}
         raise serializers.ValidationError({by_id: [message]})
-
-
-class Rate(serializers.DecimalField):
-    """A yearly rate as a fraction in a string ("0.180000" is 18 %); a JSON number is refused."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 9)
-        kwargs.setdefault("decimal_places", 6)
-        kwargs.setdefault("min_value", Decimal("0"))
-        kwargs.setdefault("coerce_to_string", True)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            raise serializers.ValidationError(_('Send rates as strings, e.g. "0.060000".'))
-        return super().to_internal_value(data)
 
 
 # --- input -----------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ A waiver above the supervisor limit needs a senior supervisor: 403.
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -18,28 +17,11 @@ from rest_framework.response import Response
 
 from api.access import Access, cases_visible
 from api.idempotency import idempotent
-from api.serializers import PositiveMoney, StrictSerializer
+from api.serializers import PositiveMoney, Rate, StrictSerializer
 from api.views.base import ApiViewSet
 from api.views.cases import IdField, IdFilter, IdLookupMixin, visible_case
 from debt_collections import restructuring
 from debt_collections.models import Restructuring
-
-
-class Rate(serializers.DecimalField):
-    """A yearly rate as a fraction, sent as a string ("0.060000" is 6% a year)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 9)
-        kwargs.setdefault("decimal_places", 6)
-        kwargs.setdefault("min_value", 0)
-        kwargs.setdefault("max_value", 1)
-        kwargs.setdefault("coerce_to_string", True)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            raise serializers.ValidationError(_('Send rates as strings, e.g. "0.060000".'))
-        return super().to_internal_value(data)
 
 
 class TermsIn(StrictSerializer):
@@ -49,7 +31,9 @@ class TermsIn(StrictSerializer):
         min_value=1, max_value=600, required=False, allow_null=True, default=None,
         help_text="Instalments of the new schedule: term_extension, rate_reduction.",
     )  # fmt: skip
-    new_annual_rate = Rate(required=False, allow_null=True, default=None, help_text="rate_reduction.")
+    new_annual_rate = Rate(
+        max_value=1, required=False, allow_null=True, default=None, help_text="rate_reduction."
+    )
     holiday_periods = serializers.IntegerField(
         min_value=1, max_value=60, required=False, allow_null=True, default=None, help_text="payment_holiday."
     )
