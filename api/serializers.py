@@ -67,3 +67,9 @@ class Rate(serializers.DecimalField):
         if not isinstance(data, str):
             raise serializers.ValidationError(_('Send rates as strings, e.g. "0.060000".'))
         return super().to_internal_value(data)
+
+
+class DecisionIn(StrictSerializer):
+    """A supervisor's decision on a maker-checker request (a restructuring, a legal referral)."""
+
+    reason = serializers.CharField(max_length=300)

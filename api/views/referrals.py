@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from api.access import Access, cases_visible
 from api.idempotency import idempotent
-from api.serializers import StrictSerializer
+from api.serializers import DecisionIn, StrictSerializer
 from api.views.base import ApiViewSet
 from api.views.cases import IdField, IdFilter, IdLookupMixin, visible_case
 from debt_collections import referrals
@@ -28,10 +28,6 @@ class ReferralIn(StrictSerializer):
     forbearance_considered = serializers.CharField(
         max_length=referrals.TEXT_MAX, help_text="Which forbearance was considered, and what came of it."
     )
-
-
-class ReferralDecisionIn(StrictSerializer):
-    reason = serializers.CharField(max_length=300)
 
 
 class ReferralOut(serializers.ModelSerializer):
@@ -165,7 +161,7 @@ class ReferralViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModel
             "The case enters legal referral and its evidence pack is built, in one transaction. The "
             "requester: 403."
         ),
-        request=ReferralDecisionIn,
+        request=DecisionIn,
         responses={200: ReferralOut},
         examples=[
             OpenApiExample("Approve", value={"reason": "Forbearance exhausted."}, request_only=True),
@@ -175,7 +171,7 @@ class ReferralViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModel
     @action(detail=True, methods=["post"])
     def approve(self, request, id=None):
         referral = self.get_object()
-        data = ReferralDecisionIn(data=request.data)
+        data = DecisionIn(data=request.data)
         data.is_valid(raise_exception=True)
         referral = referrals.referral_approve(
             referral=referral, actor=request.user, reason=data.validated_data["reason"]
@@ -184,7 +180,7 @@ class ReferralViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModel
 
     @extend_schema(
         summary="Reject (supervisors; never one's own request)",
-        request=ReferralDecisionIn,
+        request=DecisionIn,
         responses={200: ReferralOut},
         examples=[
             OpenApiExample("Reject", value={"reason": "Try a settlement first."}, request_only=True),
@@ -203,7 +199,7 @@ class ReferralViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.RetrieveModel
     @action(detail=True, methods=["post"])
     def reject(self, request, id=None):
         referral = self.get_object()
-        data = ReferralDecisionIn(data=request.data)
+        data = DecisionIn(data=request.data)
         data.is_valid(raise_exception=True)
         referral = referrals.referral_reject(
             referral=referral, actor=request.user, reason=data.validated_data["reason"]

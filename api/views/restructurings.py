@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from api.access import Access, cases_visible
 from api.idempotency import idempotent
-from api.serializers import PositiveMoney, Rate, StrictSerializer
+from api.serializers import DecisionIn, PositiveMoney, Rate, StrictSerializer
 from api.views.base import ApiViewSet
 from api.views.cases import IdField, IdFilter, IdLookupMixin, visible_case
 from debt_collections import restructuring
@@ -49,10 +49,6 @@ class ProposalIn(TermsIn):
 
 class PreviewIn(TermsIn):
     case = IdField()
-
-
-class RestructuringDecisionIn(StrictSerializer):
-    reason = serializers.CharField(max_length=300)
 
 
 class SummaryRowOut(serializers.Serializer):
@@ -318,7 +314,7 @@ class RestructuringViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.Retrieve
             "nothing is overdue any more. Partner keys: 403. The proposer: 422 (`decided_by`). A waiver "
             "above the supervisor limit without a senior supervisor's right: 403."
         ),
-        request=RestructuringDecisionIn,
+        request=DecisionIn,
         responses={200: RestructuringOut},
         examples=[
             OpenApiExample("Approve", value={"reason": "Affordable on his new salary."}, request_only=True),
@@ -328,7 +324,7 @@ class RestructuringViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.Retrieve
     @action(detail=True, methods=["post"])
     def approve(self, request, id=None):
         proposal = self.get_object()
-        data = RestructuringDecisionIn(data=request.data)
+        data = DecisionIn(data=request.data)
         data.is_valid(raise_exception=True)
         proposal = restructuring.restructuring_approve(
             restructuring=proposal, actor=request.user, reason=data.validated_data["reason"]
@@ -337,7 +333,7 @@ class RestructuringViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.Retrieve
 
     @extend_schema(
         summary="Reject (supervisors; never one's own proposal)",
-        request=RestructuringDecisionIn,
+        request=DecisionIn,
         responses={200: RestructuringOut},
         examples=[
             OpenApiExample("Reject", value={"reason": "Income not verified."}, request_only=True),
@@ -355,7 +351,7 @@ class RestructuringViewSet(IdLookupMixin, mixins.ListModelMixin, mixins.Retrieve
     @action(detail=True, methods=["post"])
     def reject(self, request, id=None):
         proposal = self.get_object()
-        data = RestructuringDecisionIn(data=request.data)
+        data = DecisionIn(data=request.data)
         data.is_valid(raise_exception=True)
         proposal = restructuring.restructuring_reject(
             restructuring=proposal, actor=request.user, reason=data.validated_data["reason"]
