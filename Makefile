@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_LOANS ?= 2000
 PORT ?= 8000
 
-.PHONY: run test install lint migrate demo demo-reset bench-delinquency bench-scan bench-api clean
+.PHONY: run test install assets lint migrate demo demo-reset bench-delinquency bench-scan bench-api clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
@@ -17,7 +17,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# Browser assets come from npm (package-lock.json pins them) into static files: no CDN at run time.
+VENDOR := collections_site/static/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/
+	touch $@
+
+assets: $(VENDOR)/.installed
+
+install: $(VENV)/.installed assets
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -56,4 +66,4 @@ bench-api: install
 	$(BIN)/python bench/api.py --reuse
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis .ruff_cache
+	rm -rf $(VENV) node_modules $(VENDOR) db.sqlite3 staticfiles .pytest_cache .hypothesis .ruff_cache

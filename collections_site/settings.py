@@ -5,6 +5,7 @@ Production (``DJANGO_ENV=production``) needs ``SECRET_KEY``, ``ALLOWED_HOSTS``, 
 ``CELERY_BROKER_URL`` and refuses to start with ``DEBUG`` on or the development key.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    "axes",
     "loans.apps.LoansConfig",
     "debt_collections.apps.DebtCollectionsConfig",
     "compliance.apps.ComplianceConfig",
@@ -70,7 +72,32 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # The signed-in user's own time zone and language (collections_site.middleware).
+    "collections_site.middleware.StaffPreferenceMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: it counts failed sign-ins and refuses a locked-out one before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+# Sign-in lockout: after AXES_FAILURE_LIMIT failures for one user name from one address, that pair is
+# locked out for AXES_COOLOFF_MINUTES (an administrator can unlock it sooner in the admin, or with
+# `manage.py axes_reset_username USER`).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Behind the production proxy the client address is the first of X-Forwarded-For.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PRODUCTION else ["REMOTE_ADDR"]
 
 ROOT_URLCONF = "collections_site.urls"
 WSGI_APPLICATION = "collections_site.wsgi.application"
@@ -87,6 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "collections_site.context.navigation",
             ],
         },
     },
@@ -113,6 +141,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The site's own CSS and scripts, and vendor/ (htmx, Chart.js) copied there from npm by `make assets`.
+STATICFILES_DIRS = [BASE_DIR / "collections_site" / "static"]
 MEDIA_URL = "media/"
 # Uploaded recordings and generated evidence packs. Not served by the app: staff download them
 # through views that check permissions.

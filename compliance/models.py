@@ -255,6 +255,75 @@ class ContactOverride(models.Model):
         return f"{self.borrower_id} {self.channel} {self.reasons}"
 
 
+class OverrideRequest(models.Model):
+    """A collector refused by the contact rules asks a supervisor to let that contact go ahead.
+
+    Granting creates the ``ContactOverride`` (used once, for a limited time); declining records why.
+    The requester never decides their own request.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("override request", "pending")
+        GRANTED = "granted", pgettext_lazy("override request", "granted")
+        DECLINED = "declined", pgettext_lazy("override request", "declined")
+
+    borrower = models.ForeignKey(Borrower, on_delete=models.PROTECT, related_name="override_requests")
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    contact_point = models.ForeignKey(
+        ContactPoint, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reasons = models.JSONField(_("reason codes to override"))
+    note = models.CharField(_("why the contact is needed"), max_length=500)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.CharField(_("decision reason"), max_length=500, blank=True)
+    override = models.OneToOneField(
+        ContactOverride, on_delete=models.PROTECT, null=True, blank=True, related_name="request"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("override request")
+        verbose_name_plural = _("override requests")
+        ordering = ["-requested_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(note=""), name="override_request_note_required"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "granted", "declined"]),
+                name="override_request_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="pending") & Q(decided_at__isnull=True) & Q(decided_by__isnull=True))
+                | (~Q(status="pending") & Q(decided_at__isnull=False) & Q(decided_by__isnull=False)),
+                name="override_request_decided_iff_not_pending",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="granted", override__isnull=False)
+                | (~Q(status="granted") & Q(override__isnull=True)),
+                name="override_request_granted_iff_override",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="override_request_not_own",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["requested_at"], name="override_request_pending_idx", condition=Q(status="pending")
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.borrower_id} {self.channel} {self.reasons} ({self.status})"
+
+
 class ContactAttempt(models.Model):
     """Every contact with a borrower or about them, outbound or inbound: what the rules count.
 

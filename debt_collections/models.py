@@ -115,6 +115,14 @@ class Team(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMember", related_name="collection_teams", blank=True
     )
+    # Supervisors of the team: they see and reassign its cases and approve its proposals in the back
+    # office. They are not members (members take new cases).
+    supervisors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("supervisors"),
+        related_name="supervised_teams",
+        blank=True,
+    )
 
     history = HistoricalRecords()
 
@@ -149,6 +157,24 @@ class TeamMember(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.team}"
+
+
+class StaffPreference(models.Model):
+    """A back-office user's own settings: the time zone times are shown in and the interface language
+    (chosen with the language switch, kept across sessions)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_preference"
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
+
+    class Meta:
+        verbose_name = _("staff preference")
+        verbose_name_plural = _("staff preferences")
+
+    def __str__(self):
+        return str(self.user)
 
 
 class Case(models.Model):

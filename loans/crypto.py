@@ -35,6 +35,8 @@ from django.conf import settings
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
 
+from loans.masking import national_number
+
 # Every Fernet token starts so until 2106: the version byte 0x80, then a timestamp's zero high bytes.
 TOKEN_PREFIX = "gAAAAA"  # noqa: S105 - not a secret
 HASH_LENGTH = 64  # hex digits of SHA-256
@@ -130,6 +132,29 @@ def lookup_hash(value: str | None) -> str:
     return digest.hexdigest()
 
 
+def normalise_contact_value(kind: str, value: str | None) -> str:
+    """What a contact point's search hash is taken of: a phone's national number in digits (so
+    ``+86 138-1234-5678``, ``008613812345678`` and ``13812345678`` match), an e-mail address lower-cased;
+    nothing for a postal address (not searched)."""
+    value = (value or "").strip()
+    if kind == "phone":
+        return national_number(value)
+    if kind == "email":
+        return value.lower()
+    return ""
+
+
+def contact_lookup_hash(kind: str, value: str | None) -> str:
+    """HMAC-SHA256 (hex) of ``normalise_contact_value`` under ``FIELD_HASH_KEY``, prefixed by the kind so
+    a phone never matches an e-mail; empty when there is nothing to search on."""
+    normalised = normalise_contact_value(kind, value)
+    if not normalised:
+        return ""
+    digest = _hmac(settings.FIELD_HASH_KEY).copy()
+    digest.update(f"{kind}:{normalised}".encode())
+    return digest.hexdigest()
+
+
 # --- model fields ----------------------------------------------------------------------------------
 
 
@@ -208,7 +233,25 @@ class LookupHashField(models.CharField):
         return value
 
 
+class ContactLookupHashField(LookupHashField):
+    """``contact_lookup_hash`` of a contact point's ``kind`` and ``value``, set on every save and
+    ``bulk_create``: the worklist finds a borrower by phone or e-mail through it."""
+
+    description = "Keyed hash of a contact point's value, for exact-match search"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("source", "value")
+        super().__init__(*args, **kwargs)
+
+    def pre_save(self, model_instance, add):
+        value = contact_lookup_hash(model_instance.kind, model_instance.value)
+        setattr(model_instance, self.attname, value)
+        return value
+
+
 __all__ = [
+    "ContactLookupHashField",
+    "contact_lookup_hash",
     "DecryptionError",
     "EncryptedCharField",
     "LookupHashField",

@@ -277,7 +277,7 @@ COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
     ),
     ContactPoint: (
         "id", "borrower_id", "kind", "label", "value", "is_primary", "consent_given", "opted_out",
-        "opted_out_at", "is_third_party", "third_party_name", "relationship", "is_valid",
+        "opted_out_at", "is_third_party", "third_party_name", "relationship", "is_valid", "value_hash",
     ),
     Loan: (
         "id", "partner_id", "borrower_id", "product_id", "external_ref", "currency", "principal",
@@ -644,7 +644,10 @@ class _Generator:
             )
         first = self.next_id[ContactPoint]
         self.next_id[ContactPoint] += len(points)
-        out.rows[ContactPoint].extend((first + i, borrower_id, *point) for i, point in enumerate(points))
+        out.rows[ContactPoint].extend(
+            (first + i, borrower_id, *point, crypto.contact_lookup_hash(point[0], point[2]))
+            for i, point in enumerate(points)
+        )
         self.count["contact_points"] += len(points)
         return borrower_id
 

@@ -74,6 +74,24 @@ def _split_country_code(digits: str, international: bool) -> tuple[str, str]:
     return digits[:size], digits[size:]
 
 
+def _phone_parts(value: str) -> tuple[str, str]:
+    """(country code, national number) in digits of a written phone number."""
+    digits = "".join(c for c in value if c.isdigit())
+    international = value.startswith("+") or (value.startswith("00") and len(digits) > 11)
+    if value.startswith("00") and international:
+        digits = digits[2:]
+    return _split_country_code(digits, international)
+
+
+def national_number(value: str | None) -> str:
+    """The national number of a phone number in digits, without its country code: what a search by
+    phone compares (``+86 138 1234 5678`` -> ``13812345678``)."""
+    value = (value or "").strip()
+    if any(c.isalpha() for c in value):
+        return ""
+    return _phone_parts(value)[1]
+
+
 def mask_phone(value: str | None) -> str:
     """``13812345678`` -> ``138****5678``; ``+86 138 1234 5678`` -> ``+86 138****5678``.
 
@@ -85,11 +103,7 @@ def mask_phone(value: str | None) -> str:
         return ""
     if any(c.isalpha() for c in value):
         return STAR * min(len(value), 8)
-    digits = "".join(c for c in value if c.isdigit())
-    international = value.startswith("+") or (value.startswith("00") and len(digits) > 11)
-    if value.startswith("00") and international:
-        digits = digits[2:]
-    code, national = _split_country_code(digits, international)
+    code, national = _phone_parts(value)
     head, tail = _shown(len(national))
     masked = _mask_significant(national, str.isdigit, head, tail)
     return f"+{code} {masked}" if code else masked

@@ -48,6 +48,7 @@ DEMO_COLLECTORS = {
     "restructuring": ("desk1", "desk2"),
     "legal_referral": ("legal1", "legal2"),
 }
+DEMO_SUPERVISORS = ("supervisor", "senior")
 
 
 class Command(BaseCommand):
@@ -84,6 +85,11 @@ class Command(BaseCommand):
                         user.save()
                         user.groups.add(group)
                     TeamMember.objects.get_or_create(team=team, user=user)
+            # The demo supervisors supervise every team: they see its cases, balance its workload and
+            # decide its proposals in the back office.
+            supervisors = user_model.objects.filter(username__in=DEMO_SUPERVISORS)
+            for team in Team.objects.all():
+                team.supervisors.add(*supervisors)
         try:
             summary = scan_run(as_of=business_date)
         except (ScanBusy, ScanRefused) as exc:
