@@ -634,3 +634,37 @@ __all__ = [
     "Partner",
     "Payment",
 ]
+
+
+class BucketSnapshot(models.Model):
+    """A delinquent loan's arrears bucket at a month's end (or another reporting date).
+
+    Loans are re-bucketed every day in place, so the past is kept here: the arrears ageing trend and the
+    month-over-month roll rates compare two snapshot dates. Only loans past due are written; an active
+    loan without a row on a date was current then.
+    """
+
+    as_of = models.DateField(_("as of"))
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="bucket_snapshots")
+    bucket = models.CharField(_("bucket"), max_length=10, choices=Bucket.choices)
+    days_past_due = models.PositiveIntegerField(_("days past due"))
+    overdue_total = money_field(_("amount overdue"))
+    outstanding_principal = money_field(_("outstanding principal"))
+
+    class Meta:
+        verbose_name = _("bucket snapshot")
+        verbose_name_plural = _("bucket snapshots")
+        constraints = [
+            models.UniqueConstraint(fields=["as_of", "loan"], name="bucket_snapshot_one_per_loan_and_date"),
+            models.CheckConstraint(
+                condition=Q(bucket__in=Bucket.values) & ~Q(bucket="current"), name="bucket_snapshot_past_due"
+            ),
+            models.CheckConstraint(
+                condition=Q(overdue_total__gte=0) & Q(outstanding_principal__gte=0),
+                name="bucket_snapshot_amounts_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["as_of", "bucket"], name="bucket_snapshot_date_idx")]
+
+    def __str__(self):
+        return f"{self.loan_id} {self.bucket} @ {self.as_of}"
