@@ -21,8 +21,8 @@ from debt_collections.models import StaffPreference
 
 # Where each role starts: the first page its rights open.
 HOME_PAGES = (
-    ("debt_collections.view_case", "work:worklist"),
     ("compliance.view_auditevent", "compliance:home"),
+    ("debt_collections.view_case", "work:worklist"),
 )
 
 
