@@ -66,7 +66,7 @@ def new_page(browser, live_server):
         context.close()
 
 
-def sign_in(page, live_server, username: str, password: str = "x-unused-x") -> None:
+def sign_in(page, live_server, username: str, password: str = "x-unused-x") -> None:  # noqa: S107
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
