@@ -37,13 +37,15 @@ demo: migrate
 		echo "demo data already loaded (make demo-reset to rebuild it)"; \
 	else \
 		$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42 && \
-		$(BIN)/python manage.py demo_collections; \
+		$(BIN)/python manage.py demo_collections && \
+		$(BIN)/python manage.py snapshot_buckets --months 6; \
 	fi
 
 demo-reset: migrate
 	$(BIN)/python manage.py demo_collections --clear
 	$(BIN)/python manage.py seed_demo --loans $(DEMO_LOANS) --seed 42 --reset
 	$(BIN)/python manage.py demo_collections
+	$(BIN)/python manage.py snapshot_buckets --months 6
 
 run: demo
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)

@@ -311,6 +311,13 @@ CELERY_BEAT_SCHEDULE["collections-send-notices"] = {
 RETENTION_YEARS = env.int("RETENTION_YEARS", default=5)
 if RETENTION_YEARS < 1:
     raise ImproperlyConfigured("RETENTION_YEARS must be a whole number of years, at least 1")
+# After the nightly scan has refreshed every loan: on a month's last day, keep each delinquent loan's
+# bucket (loans.BucketSnapshot) for the roll-rate and ageing dashboards.
+CELERY_BEAT_SCHEDULE["bucket-snapshot"] = {
+    "task": "loans.snapshot_buckets",
+    "schedule": crontab(hour=(_scan_hour + 3) % 24, minute=_scan_minute),
+    "options": {"expires": 12 * 3600},
+}
 CELERY_BEAT_SCHEDULE["retention-purge"] = {
     "task": "compliance.retention_purge",
     "schedule": crontab(day_of_week="sunday", hour=3, minute=30),
