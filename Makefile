@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_LOANS ?= 2000
 PORT ?= 8000
 
-.PHONY: run test install assets lint migrate demo demo-reset bench-delinquency bench-scan bench-api clean
+.PHONY: run test install assets lint migrate demo demo-reset bench-delinquency bench-scan bench-api bench-web clean
 
 $(BIN)/python:
 	$(shell command -v $(PYTHON) || command -v python3) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench-scan: install
 bench-api: install
 	$(BIN)/python -m pip install --quiet '.[bench]'
 	$(BIN)/python bench/api.py --reuse
+
+bench-web: install
+	$(BIN)/python bench/api.py --build-only --reuse
+	$(BIN)/python bench/web.py --reuse
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) db.sqlite3 staticfiles .pytest_cache .hypothesis .ruff_cache
