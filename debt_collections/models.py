@@ -269,6 +269,8 @@ class Case(models.Model):
             ),
         ]
         indexes = [
+            # The dashboards: cases open during a period (cure rate, amount collected).
+            models.Index(fields=["closed_on"], name="case_closed_on_idx"),
             models.Index(
                 fields=["assignee", "-priority"], name="case_worklist_idx", condition=Q(status="open")
             ),
@@ -440,6 +442,11 @@ class PromiseToPay(models.Model):
                 ),
                 name="promise_resolved_iff_decided",
             ),
+        ]
+        indexes = [
+            # The dashboards' promise kept rate and productivity over a period.
+            models.Index(fields=["promised_date"], name="promise_promised_date_idx"),
+            models.Index(fields=["made_on"], name="promise_made_on_idx"),
         ]
 
     def __str__(self):
@@ -662,6 +669,10 @@ class CaseContact(models.Model):
                 name="case_contact_two_different_staff",
                 violation_error_message=_("The second member of staff must be someone else."),
             ),
+        ]
+        indexes = [
+            # The dashboards' collector productivity over a period.
+            models.Index(fields=["created_at"], name="case_contact_created_idx"),
         ]
 
     def __str__(self):

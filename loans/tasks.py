@@ -22,7 +22,9 @@ def refresh_delinquency(as_of: str | None = None, loan_ids: list[int] | None = N
     }
 
 
-@shared_task(name="loans.snapshot_buckets", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name="loans.snapshot_buckets", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5
+)
 def snapshot_buckets(as_of: str | None = None, month_end_only: bool = True) -> dict:
     """Keep the delinquent loans' buckets of a date (default today in TIME_ZONE, after the nightly scan
     refreshed them). Beat runs it every night; with ``month_end_only`` it writes only on a month's last

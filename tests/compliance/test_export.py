@@ -46,6 +46,10 @@ CSV_FILES = {
     "promise_instalments.csv",
     "case_contacts.csv",
     "notices.csv",
+    # Month-end buckets of the borrower's loans, and the contact-rule override requests about them:
+    # found by the export's walk of the models that lead to a borrower.
+    "bucket_snapshots.csv",
+    "override_requests.csv",
     "restructurings.csv",
     "legal_referrals.csv",
     "pre_due_reminders.csv",
