@@ -36,8 +36,12 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(transactional_db):
+    """A Chromium of the test's own. Function-scoped, after the database fixture, on purpose:
+    Playwright's sync API runs an asyncio event loop in this thread, and while it runs Django's
+    connection handler hands out a context-local connection, one without the serialized test data,
+    so a ``serialized_rollback`` restore made after the loop started would silently restore nothing."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 

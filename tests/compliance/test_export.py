@@ -307,7 +307,7 @@ class TestCommand:
         borrower = book["borrower"]
         out = self.run(str(borrower.pk), "--actor", "dpo", "--reason", "请求 #7", "--out", str(target))
         assert out.count("\n") == 1 and out.startswith(
-            f"Exported borrower {borrower.pk} to {target}: 21 files"
+            f"Exported borrower {borrower.pk} to {target}: 23 files"
         )
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
         files = read_zip(target.read_bytes())

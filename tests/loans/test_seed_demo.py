@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Sum
+from django.http import HttpRequest
 
 from loans import allocation, demo, schedules, services
 from loans.delinquency import bucket_for
@@ -296,7 +297,7 @@ class TestUsers:
             ("admin", "superuser"),
         ]
         for username, password, role in users:
-            user = authenticate(username=username, password=password)
+            user = authenticate(HttpRequest(), username=username, password=password)
             assert user is not None and user.is_staff, username
             if role == "superuser":
                 assert user.is_superuser
@@ -310,8 +311,8 @@ class TestUsers:
         }
 
         again = re.findall(r"^\s*(\w+) / (\S+) / (\w+)$", seed("--reset"), re.MULTILINE)
-        assert authenticate(username="collector", password=users[0][1]) is None
-        assert authenticate(username="collector", password=again[0][1]) is not None
+        assert authenticate(HttpRequest(), username="collector", password=users[0][1]) is None
+        assert authenticate(HttpRequest(), username="collector", password=again[0][1]) is not None
 
 
 class TestBadInput:
