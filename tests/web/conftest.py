@@ -13,7 +13,7 @@ from django.test import Client
 from debt_collections.models import Case
 from loans.models import Partner
 from tests.api.test_cases import join_team, late_case, phone
-from tests.debt_collections.conftest import make_user
+from tests.debt_collections.conftest import collector, make_user, supervisor, supervisor2  # noqa: F401 (fixtures)
 from tests.factories import PartnerFactory
 
 
@@ -31,23 +31,8 @@ def partner(db) -> Partner:
 
 
 @pytest.fixture
-def collector(db):
-    return make_user("col", "collector")
-
-
-@pytest.fixture
 def other_collector(db):
     return make_user("col2", "collector")
-
-
-@pytest.fixture
-def supervisor(db):
-    return make_user("sup", "supervisor")
-
-
-@pytest.fixture
-def supervisor2(db):
-    return make_user("sup2", "supervisor")
 
 
 @pytest.fixture
@@ -67,7 +52,7 @@ def outsider(db):
 
 
 @pytest.fixture
-def team_case(partner, collector, supervisor) -> Case:
+def team_case(partner, collector, supervisor) -> Case:  # noqa: F811 (the imported fixtures)
     """A case 10 days past due whose team has ``collector`` as a member and ``supervisor`` as its
     supervisor; the borrower has a primary mobile phone."""
     case = late_case(partner, 10)
